@@ -1,0 +1,208 @@
+"""The `recyclate` command line: serve, migrate, demo data, organisations and keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from app.settings import get_settings
+
+if TYPE_CHECKING:
+    from app.kit.db import Database
+
+
+def _db() -> Database:
+    from app.kit.db import Database
+
+    s = get_settings()
+    return Database(s.database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    s = get_settings()
+    if args.migrate:
+        cmd_db_upgrade(args)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host or s.host,
+        port=args.port or s.port,
+        workers=args.workers or s.workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from app.kit.migrations import upgrade
+
+    url = get_settings().database_url
+    upgrade(url)
+    print(f"database at head ({_redact(url)})", file=sys.stderr)
+    return 0
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_demo_load(args: argparse.Namespace) -> int:
+    from app.demo.seed import DEMO_ORGS, load
+
+    db = _db()
+    with db.transaction() as session:
+        orgs = load(session)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    d.slug: {
+                        "organization_id": orgs[d.slug].id,
+                        "role": d.role.value,
+                        "api_key": d.api_key,
+                    }
+                    for d in DEMO_ORGS
+                },
+                indent=2,
+            )
+        )
+    else:
+        print("Demo organisations and their API keys (demo database only):")
+        for d in DEMO_ORGS:
+            print(f"  {d.name:<36} {d.role.value:<13} {d.api_key}")
+    db.dispose()
+    return 0
+
+
+def cmd_org_create(args: argparse.Namespace) -> int:
+    from app.auth.service import create_api_key
+    from app.orgs.models import OrgRole
+    from app.orgs.service import create_organization
+
+    db = _db()
+    with db.transaction() as session:
+        org = create_organization(
+            session, name=args.name, role=OrgRole(args.role), country=args.country
+        )
+        key, secret = create_api_key(session, org.id, name="initial key")
+        out = {
+            "organization_id": org.id,
+            "name": org.name,
+            "role": org.role,
+            "api_key_id": key.id,
+            "api_key": secret,
+        }
+    db.dispose()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"organisation {out['organization_id']} ({org.name}, {org.role})")
+        print(f"API key {key.id}: {secret}  (shown once)")
+    return 0
+
+
+def cmd_key_create(args: argparse.Namespace) -> int:
+    from app.auth.service import create_api_key
+    from app.orgs.service import get_organization
+
+    scopes = args.scopes.split(",") if args.scopes else None
+    db = _db()
+    with db.transaction() as session:
+        get_organization(session, args.org)
+        key, secret = create_api_key(session, args.org, name=args.name, scopes=scopes)
+        out = {"api_key_id": key.id, "api_key": secret, "scopes": key.scopes}
+    db.dispose()
+    print(json.dumps(out) if args.json else f"API key {out['api_key_id']}: {secret}  (shown once)")
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    from app.auth.service import revoke_api_key
+
+    db = _db()
+    with db.transaction() as session:
+        key = revoke_api_key(session, args.org, args.key_id)
+        revoked = key.revoked_at
+    db.dispose()
+    print(f"revoked {args.key_id} at {revoked:%Y-%m-%dT%H:%M:%SZ}" if revoked else "")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from app.auth.scopes import ALL_SCOPES
+
+    parser = argparse.ArgumentParser(prog="recyclate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the API with uvicorn")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--migrate", action="store_true", help="run migrations first")
+    p.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database migrations").add_subparsers(
+        dest="db_cmd", required=True
+    )
+    db.add_parser("upgrade", help="migrate to the latest schema").set_defaults(func=cmd_db_upgrade)
+
+    demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="demo_cmd", required=True)
+    p = demo.add_parser("load", help="load demo organisations, keys and lots (idempotent)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo_load)
+
+    org = sub.add_parser("org", help="organisations").add_subparsers(dest="org_cmd", required=True)
+    p = org.add_parser("create", help="create an organisation and its first API key")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=["recycler", "manufacturer", "both"])
+    p.add_argument("--country", help="ISO 3166-1 alpha-2")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_org_create)
+
+    key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_cmd", required=True)
+    p = key.add_parser("create", help="create an API key")
+    p.add_argument("--org", required=True, help="organisation id (org_...)")
+    p.add_argument("--name", default="cli key")
+    p.add_argument("--scopes", help="comma-separated; default all: " + ",".join(sorted(ALL_SCOPES)))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_key_create)
+    p = key.add_parser("revoke", help="revoke an API key")
+    p.add_argument("--org", required=True)
+    p.add_argument("key_id")
+    p.set_defaults(func=cmd_key_revoke)
+
+    try:
+        from forecasting.cli import register  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from app.kit.problems import ProblemError
+
+    try:
+        return int(args.func(args))
+    except ProblemError as exc:
+        print(f"error: {exc.detail or exc.code}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

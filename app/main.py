@@ -1,0 +1,159 @@
+"""Application factory: ``create_app()`` builds the FastAPI app; ``app`` is the ASGI entry point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import ORJSONResponse
+
+from app import __version__
+from app.auth.router import router as auth_router
+from app.kit.db import Database
+from app.kit.health import router as health_router
+from app.kit.idempotency import IdempotentReplay, replay_response
+from app.kit.logging import configure_logging
+from app.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.kit.migrations import head_revision
+from app.kit.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, install_problem_handlers
+from app.orgs.router import router as orgs_router
+from app.settings import Settings, get_settings
+
+DESCRIPTION = """
+Trade secondary raw materials by **data quality**. Recyclers post lots with measured grades; the
+platform computes each lot's Data Quality Level (EN 18065 / DIN SPEC 91446), manufacturers match
+lots against their procurement specs, and ERP systems pull availability forecasts.
+
+**Authentication**: `Authorization: Bearer <API key or OAuth2 access token>`. API keys come from
+`recyclate org create` / `POST /v1/api-keys`; ERP systems use `POST /oauth2/token`
+(client credentials).
+
+**Errors** are RFC 9457 `application/problem+json` with a stable `code` and the `request_id`.
+**Lists** use cursor pagination (`limit`, `cursor`, `Link: rel="next"`). Creating POSTs accept
+`Idempotency-Key`. Mutable resources carry an `ETag`; send `If-Match` to change them.
+"""
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    database = db or Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.thread_pool_size
+        yield
+        if db is None:
+            database.dispose()
+
+    app = FastAPI(
+        title="recyclate-marketplace API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        openapi_tags=[
+            {"name": "auth", "description": "API keys, OAuth2 clients and tokens"},
+            {"name": "organizations", "description": "Your organisation and public profiles"},
+            {"name": "operations", "description": "Health, readiness, metrics, problem types"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.migration_head = head_revision()
+
+    install_problem_handlers(app)
+
+    async def _replay(_request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, IdempotentReplay)
+        return replay_response(exc)
+
+    app.add_exception_handler(IdempotentReplay, _replay)
+
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(orgs_router)
+
+    @app.get("/problems/{code}", tags=["operations"], summary="Describe a problem type")
+    def problem_type(code: str) -> dict[str, Any]:
+        status, title = PROBLEM_TYPES.get(code, (0, ""))
+        return {
+            "type": f"/problems/{code}",
+            "title": title or None,
+            "status": status or None,
+            "known": bool(title),
+        }
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in problem_schema.pop("$defs", {}).items():
+        components[name] = sub
+    components["Problem"] = problem_schema
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path_item in schema.get("paths", {}).values():
+        for op in path_item.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses = op["responses"]
+            if (
+                "422" in responses
+                or any(p for p in op.get("parameters", []))
+                or "requestBody" in op
+            ):
+                responses["422"] = {
+                    "description": "Validation failed",
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}},
+                }
+            if "requestBody" in op or op.get("parameters"):
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": "Malformed request",
+                        "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}},
+                    },
+                )
+            responses.setdefault(
+                "500",
+                {
+                    "description": "Internal server error",
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}},
+                },
+            )
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    app.openapi_schema = schema
+    return schema
+
+
+app_factory = create_app

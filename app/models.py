@@ -1,0 +1,8 @@
+"""Import every domain's models so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from app.auth.models import AccessToken, ApiKey, OAuthClient
+from app.kit.db import Base
+from app.kit.idempotency import IdempotencyRecord
+from app.orgs.models import Organization
+
+__all__ = ["AccessToken", "ApiKey", "Base", "IdempotencyRecord", "OAuthClient", "Organization"]

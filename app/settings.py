@@ -1,0 +1,55 @@
+"""Service settings: one pydantic-settings class, environment variables prefixed RECYCLATE_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RECYCLATE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = Field(
+        default="sqlite:///./data/recyclate.db",
+        description="sqlite:///path or postgresql+psycopg://user:pass@host/db",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    thread_pool_size: int = Field(
+        default=16, ge=1, le=256, description="Worker threads for sync endpoints per process."
+    )
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = True
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_upload_bytes: int = Field(default=20 * 1_048_576, ge=1024)
+    upload_dir: Path = Path("./data/uploads")
+
+    oauth_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=720)
+    api_key_touch_interval_seconds: int = Field(default=60, ge=0)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
