@@ -9,7 +9,6 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import ORJSONResponse
 
 from app import __version__
 from app.auth.router import router as auth_router
@@ -61,7 +60,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         openapi_tags=[
             {"name": "auth", "description": "API keys, OAuth2 clients and tokens"},
             {"name": "organizations", "description": "Your organisation and public profiles"},

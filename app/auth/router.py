@@ -49,7 +49,14 @@ CLIENT_ORDER = SortKey("id_desc", (OAuthClient.id,))
 def token(
     request: Request,
     session: SessionDep,
-    grant_type: Annotated[str, Form(max_length=64, examples=["client_credentials"])],
+    grant_type: Annotated[
+        str,
+        Form(
+            max_length=64,
+            examples=["client_credentials"],
+            json_schema_extra={"enum": ["client_credentials"]},
+        ),
+    ],
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
     client_id: Annotated[str | None, Form(max_length=100)] = None,
     client_secret: Annotated[str | None, Form(max_length=200)] = None,

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Header, Request, Response
 
 from app.kit.problems import ProblemError
+
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Required: the ETag from your last GET. 428 when missing, 412 when stale.",
+        examples=['"5bdfc2bf2ea2878027d1"'],
+        max_length=200,
+    ),
+]
 
 
 def make_etag(kind: str, ident: str, version: int, variant: str = "") -> str:

@@ -7,6 +7,7 @@ validation, an ``errors`` list of ``{pointer, code, detail}``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -259,11 +260,33 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code < 400:
         return Response(status_code=exc.status_code, headers=exc.headers)
-    code = _STATUS_CODES.get(
-        exc.status_code, "internal_error" if exc.status_code >= 500 else "error"
-    )
+    fallback = "internal_error" if exc.status_code >= 500 else "error"
+    code = _STATUS_CODES.get(exc.status_code, fallback)
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem_response(request, exc.status_code, code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem_response(request, exc.status_code, code, detail, headers=headers)
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The documented methods for this path (Starlette would name only the first route's)."""
+    table = getattr(request.app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, item in request.app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            methods = {m.upper() for m in item if m in _HTTP_METHODS}
+            table.append((re.compile(f"^{pattern}$"), methods))
+        request.app.state.allow_table = table
+    allowed: set[str] = set()
+    for regex, methods in table:
+        if regex.match(request.url.path):
+            allowed |= methods
+    return sorted(allowed)
 
 
 def _is_connectivity_error(exc: DBAPIError) -> bool:

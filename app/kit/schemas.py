@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 MIN_DATETIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_DATETIME = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
@@ -32,4 +32,11 @@ def _utc_bounded(value: dt.datetime) -> dt.datetime:
     return value
 
 
-UTCDatetime = Annotated[dt.datetime, AfterValidator(_utc_bounded)]
+def _rfc3339_only(value: Any) -> Any:
+    # Pydantic would read a number as a Unix timestamp; the API speaks RFC 3339 only.
+    if not isinstance(value, (str, dt.datetime)):
+        raise ValueError("expected an RFC 3339 timestamp string, e.g. 2026-11-22T10:00:00Z")
+    return value
+
+
+UTCDatetime = Annotated[dt.datetime, BeforeValidator(_rfc3339_only), AfterValidator(_utc_bounded)]

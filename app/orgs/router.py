@@ -6,7 +6,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import CurrentPrincipal, OrgReader, OrgWriter
-from app.kit.etag import check_if_match, make_etag, not_modified, not_modified_response
+from app.kit.etag import (
+    IfMatchHeader,
+    check_if_match,
+    make_etag,
+    not_modified,
+    not_modified_response,
+)
 from app.kit.problems import problem_responses
 from app.kit.routing import TransactionalRoute, get_session
 from app.orgs import service
@@ -46,6 +52,7 @@ def update_me(
     principal: OrgWriter,
     session: SessionDep,
     response: Response,
+    if_match: IfMatchHeader = None,
 ) -> OrganizationOut:
     """Update your organisation. Requires `If-Match` with the current ETag (412 if stale)."""
     org = service.get_organization(session, principal.organization_id)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app.auth.models import ApiKey
+from app.kit.db import Database
+from app.main import create_app
+from tests.conftest import make_settings
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_when_ready(client):
+    r = client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ready"
+
+
+def test_readyz_when_database_is_down(database_url):
+    down = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    app = create_app(make_settings(database_url), db=Database(down))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        assert r.headers["retry-after"]
+        assert r.json()["code"] == "database_unavailable"
+        # any endpoint that needs the database answers 503 too, never 500
+        r2 = c.get("/v1/organizations/me", headers={"Authorization": "Bearer rcy_sk_x"})
+        assert r2.status_code == 503
+        assert r2.headers["content-type"] == "application/problem+json"
+
+
+def test_readyz_when_migrations_are_pending(tmp_path, database_url):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    app = create_app(make_settings(database_url), db=Database(url))
+    with TestClient(app) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503
+
+
+def test_metrics_exposes_request_counters(client):
+    client.get("/healthz")
+    text = client.get("/metrics").text
+    assert "recyclate_http_requests_total" in text
+    assert 'route="/healthz"' in text
+
+
+def test_request_id_is_echoed_or_generated(client):
+    r = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r2 = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert r2.headers["x-request-id"].startswith("req_")
+
+
+def test_failed_commit_is_an_error_not_a_201(client, recycler, db):
+    """The session commits before the response is sent, so a failing commit is reported."""
+
+    def boom(session):
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    event.listen(Session, "before_commit", boom)
+    try:
+        r = client.post("/v1/api-keys", json={"name": "ghost"}, headers=recycler.headers)
+    finally:
+        event.remove(Session, "before_commit", boom)
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    with db.transaction() as s:
+        assert s.query(ApiKey).filter_by(name="ghost").count() == 0
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
+def test_docs_are_served(client, path):
+    assert client.get(path).status_code == 200
