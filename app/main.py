@@ -12,6 +12,8 @@ from fastapi.openapi.utils import get_openapi
 
 from app import __version__
 from app.auth.router import router as auth_router
+from app.documents.router import router as documents_router
+from app.grades.router import router as grades_router
 from app.kit.db import Database
 from app.kit.health import router as health_router
 from app.kit.idempotency import IdempotentReplay, replay_response
@@ -19,6 +21,7 @@ from app.kit.logging import configure_logging
 from app.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.kit.migrations import head_revision
 from app.kit.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, install_problem_handlers
+from app.lots.router import router as lots_router
 from app.orgs.router import router as orgs_router
 from app.settings import Settings, get_settings
 
@@ -63,6 +66,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         openapi_tags=[
             {"name": "auth", "description": "API keys, OAuth2 clients and tokens"},
             {"name": "organizations", "description": "Your organisation and public profiles"},
+            {"name": "lots", "description": "Lots of recyclate with computed Data Quality Levels"},
+            {"name": "grades", "description": "The DQL classifier (EN 18065 / DIN SPEC 91446)"},
+            {"name": "documents", "description": "Evidence uploads (lab reports, certificates)"},
             {"name": "operations", "description": "Health, readiness, metrics, problem types"},
         ],
     )
@@ -88,6 +94,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(orgs_router)
+    app.include_router(lots_router)
+    app.include_router(grades_router)
+    app.include_router(documents_router)
 
     @app.get("/problems/{code}", tags=["operations"], summary="Describe a problem type")
     def problem_type(code: str) -> dict[str, Any]:

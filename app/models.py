@@ -1,8 +1,19 @@
 """Import every domain's models so ``Base.metadata`` is complete (Alembic, tests)."""
 
 from app.auth.models import AccessToken, ApiKey, OAuthClient
+from app.documents.models import Document
 from app.kit.db import Base
 from app.kit.idempotency import IdempotencyRecord
+from app.lots.models import Lot
 from app.orgs.models import Organization
 
-__all__ = ["AccessToken", "ApiKey", "Base", "IdempotencyRecord", "OAuthClient", "Organization"]
+__all__ = [
+    "AccessToken",
+    "ApiKey",
+    "Base",
+    "Document",
+    "IdempotencyRecord",
+    "Lot",
+    "OAuthClient",
+    "Organization",
+]

@@ -280,11 +280,18 @@ def _allowed_methods(request: Request) -> list[str]:
         for template, item in request.app.openapi().get("paths", {}).items():
             pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
             methods = {m.upper() for m in item if m in _HTTP_METHODS}
-            table.append((re.compile(f"^{pattern}$"), methods))
+            table.append((re.compile(f"^{pattern}$"), template.count("{"), methods))
         request.app.state.allow_table = table
+    matches = [
+        (params, methods) for regex, params, methods in table if regex.match(request.url.path)
+    ]
+    if not matches:
+        return []
+    # A literal segment wins over a parameter (/v1/lots/bulk is not /v1/lots/{lot_id}).
+    fewest = min(params for params, _ in matches)
     allowed: set[str] = set()
-    for regex, methods in table:
-        if regex.match(request.url.path):
+    for params, methods in matches:
+        if params == fewest:
             allowed |= methods
     return sorted(allowed)
 

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.kit.db import Base, utcnow
+from app.kit.ids import new_id
+
+
+class LotStatus(StrEnum):
+    ACTIVE = "active"
+    SOLD_OUT = "sold_out"
+    WITHDRAWN = "withdrawn"
+
+
+class Lot(Base):
+    """A lot of recyclate offered by a recycler.
+
+    Fields that lists filter or sort on are columns (denormalised from the grade where they
+    live there: polymer, form, colour, key properties); the grade itself and its computed
+    assessment are JSON.
+    """
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        Index("ix_lots_status_id", "status", "id"),
+        Index("ix_lots_status_family_polymer_id", "status", "family", "polymer", "id"),
+        Index("ix_lots_status_dql_id", "status", "dql", "id"),
+        Index("ix_lots_status_country_region_id", "status", "country", "region_code", "id"),
+        Index("ix_lots_status_available_id", "status", "available_kg", "id"),
+        Index("ix_lots_org_id", "organization_id", "id"),
+        Index("ix_lots_updated_at_id", "updated_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("lot"))
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    status: Mapped[str] = mapped_column(String(16), default=LotStatus.ACTIVE.value)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+
+    family: Mapped[str] = mapped_column(String(24))
+    polymer: Mapped[str | None] = mapped_column(String(24))
+    form: Mapped[str | None] = mapped_column(String(32))
+    color: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(24))
+    dql: Mapped[int] = mapped_column(Integer, default=0)
+    quality_scheme: Mapped[str] = mapped_column(String(40))
+    claimed_dql: Mapped[int | None] = mapped_column(Integer)
+
+    # Key measured properties in canonical units, for range filters (None = not valid/absent).
+    mfr_g_10min: Mapped[float | None] = mapped_column(Float)
+    mfr_temperature_c: Mapped[float | None] = mapped_column(Float)
+    mfr_load_kg: Mapped[float | None] = mapped_column(Float)
+    density_g_cm3: Mapped[float | None] = mapped_column(Float)
+    ash_pct: Mapped[float | None] = mapped_column(Float)
+    moisture_pct: Mapped[float | None] = mapped_column(Float)
+
+    quantity_kg: Mapped[float] = mapped_column(Float)
+    available_kg: Mapped[float] = mapped_column(Float)
+    quantity_unit: Mapped[str] = mapped_column(String(8))
+    supply_type: Mapped[str] = mapped_column(String(12))
+    recurrence: Mapped[dict[str, Any] | None]
+
+    country: Mapped[str] = mapped_column(String(2))
+    postcode: Mapped[str | None] = mapped_column(String(16))
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    region_code: Mapped[str | None] = mapped_column(String(8))
+    location_approximate: Mapped[bool] = mapped_column(default=False)
+
+    waste_code: Mapped[str | None] = mapped_column(String(12))
+    waste_hazardous: Mapped[bool | None]
+    basel_code: Mapped[str | None] = mapped_column(String(12))
+    hs_code: Mapped[str | None] = mapped_column(String(12))
+    end_of_waste_status: Mapped[str | None] = mapped_column(String(16))
+    end_of_waste_regulation: Mapped[str | None] = mapped_column(String(32))
+
+    price_per_t_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    price_floor_per_t_minor: Mapped[int | None] = mapped_column(BigInteger)
+    internal_notes: Mapped[str | None] = mapped_column(Text)
+
+    certifications: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    grade: Mapped[dict[str, Any]]
+    assessment: Mapped[dict[str, Any]]
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+    posted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    available_from: Mapped[dt.date | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from app.auth.dependencies import Idempotent, LotsReader, LotsWriter
+from app.grades.aas import build_submodel
+from app.kit.etag import (
+    IfMatchHeader,
+    check_if_match,
+    make_etag,
+    not_modified,
+    not_modified_response,
+)
+from app.kit.pagination import CursorQuery, LimitQuery, Page, page_of, set_link_header
+from app.kit.problems import ProblemError, problem_responses
+from app.kit.routing import TransactionalRoute, get_session
+from app.kit.schemas import UTCDatetime
+from app.lots import service
+from app.lots.models import Lot
+from app.lots.schemas import (
+    BulkLotsIn,
+    BulkLotsOut,
+    LotCreate,
+    LotOwner,
+    LotPublic,
+    LotUpdate,
+    present_lot,
+)
+
+router = APIRouter(prefix="/v1/lots", tags=["lots"], route_class=TransactionalRoute)
+SessionDep = Annotated[Session, Depends(get_session)]
+
+FamilyQ = Literal[
+    "plastic_recyclate",
+    "plastic_waste",
+    "paper",
+    "ferrous_scrap",
+    "aluminium_scrap",
+    "copper_scrap",
+    "glass_cullet",
+]
+_Short = Query(max_length=32)
+_Num = Query(ge=0, le=1e9)
+
+
+def _etag(lot: Lot, owner: bool) -> str:
+    return make_etag("lot", lot.id, lot.version, "owner" if owner else "public")
+
+
+def _view(lot: Lot, principal_org: str) -> LotPublic:
+    return present_lot(lot, owner=lot.organization_id == principal_org)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=LotOwner,
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
+    dependencies=[Idempotent],
+)
+def create_lot(
+    body: LotCreate, principal: LotsWriter, session: SessionDep, response: Response
+) -> LotPublic:
+    """Post a lot. The platform computes its Data Quality Level from the grade and returns,
+    with the lot, which fields are missing for the next level and any plausibility warnings
+    (they never block the post)."""
+    lot = service.create_lot(session, principal, body)
+    response.headers["Location"] = f"/v1/lots/{lot.id}"
+    response.headers["ETag"] = _etag(lot, True)
+    return present_lot(lot, owner=True)
+
+
+@router.post(
+    "/bulk",
+    status_code=201,
+    response_model=BulkLotsOut,
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
+    dependencies=[Idempotent],
+)
+def create_lots_bulk(body: BulkLotsIn, principal: LotsWriter, session: SessionDep) -> BulkLotsOut:
+    """Post up to 500 lots in one all-or-nothing request (the bulk ingest path for ERP
+    exports). Errors point at the lot: `/lots/3/grade/attributes/Density/unit`."""
+    lots = service.create_lots_bulk(session, principal, body.lots)
+    return BulkLotsOut(created=len(lots), ids=[lot.id for lot in lots])
+
+
+@router.get(
+    "",
+    response_model=Page[LotPublic],
+    responses=problem_responses(400, 401, 403, 422),
+)
+def list_lots(
+    request: Request,
+    response: Response,
+    principal: LotsReader,
+    session: SessionDep,
+    family: FamilyQ | None = None,
+    polymer: Annotated[str | None, _Short] = None,
+    form: Annotated[str | None, _Short] = None,
+    color: Annotated[str | None, _Short] = None,
+    source: Annotated[str | None, _Short] = None,
+    min_dql: Annotated[int | None, Query(ge=0, le=4)] = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+    region: Annotated[
+        str | None, Query(pattern=r"^[A-Z]{2}[A-Z0-9]{0,3}$", description="NUTS prefix")
+    ] = None,
+    min_available_kg: Annotated[float | None, _Num] = None,
+    supply_type: Literal["spot", "recurring"] | None = None,
+    updated_since: Annotated[UTCDatetime | None, Query()] = None,
+    mfr_min: Annotated[float | None, _Num] = None,
+    mfr_max: Annotated[float | None, _Num] = None,
+    mfr_temperature_c: Annotated[float | None, Query(ge=0, le=500)] = None,
+    mfr_load_kg: Annotated[float | None, Query(ge=0, le=100)] = None,
+    density_min: Annotated[float | None, Query(ge=0, le=25)] = None,
+    density_max: Annotated[float | None, Query(ge=0, le=25)] = None,
+    ash_max: Annotated[float | None, Query(ge=0, le=100)] = None,
+    moisture_max: Annotated[float | None, Query(ge=0, le=100)] = None,
+    status: Literal["active", "sold_out", "withdrawn", "any"] | None = None,
+    mine: Annotated[
+        bool, Query(description="Only your own lots (all statuses by default)")
+    ] = False,
+    sort: Literal["newest", "oldest", "available_desc", "dql_desc", "updated"] = "newest",
+    limit: LimitQuery = 25,
+    cursor: CursorQuery = None,
+) -> dict[str, Any]:
+    """Lots on offer, newest first by default. Others' lots show the public view; your own
+    show the owner view. Filters combine with AND."""
+    if status is None:
+        status_value: str | None = None if mine else "active"
+    else:
+        status_value = None if status == "any" else status
+    filters = service.LotFilters(
+        family=family,
+        polymer=polymer,
+        form=form,
+        color=color,
+        source=source,
+        min_dql=min_dql,
+        country=country,
+        region=region,
+        min_available_kg=min_available_kg,
+        supply_type=supply_type,
+        updated_since=updated_since,
+        mfr_min=mfr_min,
+        mfr_max=mfr_max,
+        mfr_temperature_c=mfr_temperature_c,
+        mfr_load_kg=mfr_load_kg,
+        density_min=density_min,
+        density_max=density_max,
+        ash_max=ash_max,
+        moisture_max=moisture_max,
+        status=status_value,
+        mine=mine,
+    )
+    rows, next_cursor = service.list_lots(
+        session, principal, filters, sort=sort, cursor=cursor, limit=limit
+    )
+    set_link_header(request, response, next_cursor)
+    return page_of([_view(lot, principal.organization_id) for lot in rows], next_cursor)
+
+
+@router.get(
+    "/{lot_id}",
+    response_model=LotOwner | LotPublic,
+    responses={304: {"description": "Not modified"}, **problem_responses(401, 403, 404)},
+)
+def get_lot(
+    request: Request, lot_id: str, principal: LotsReader, session: SessionDep, response: Response
+) -> Any:
+    """One lot: the owner view for its seller, the public view for everyone else."""
+    lot = service.get_visible_lot(session, lot_id)
+    owner = lot.organization_id == principal.organization_id
+    etag = _etag(lot, owner)
+    if not_modified(request, etag):
+        return not_modified_response(etag)
+    response.headers["ETag"] = etag
+    return present_lot(lot, owner=owner)
+
+
+@router.patch(
+    "/{lot_id}",
+    response_model=LotOwner,
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422, 428),
+)
+def update_lot(
+    request: Request,
+    lot_id: str,
+    body: LotUpdate,
+    principal: LotsWriter,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> LotPublic:
+    """Change your lot (If-Match required). The DQL is recomputed when the grade changes."""
+    lot = service.get_own_lot(session, principal, lot_id)
+    check_if_match(request, _etag(lot, True), required=True)
+    service.update_lot(session, lot, body)
+    response.headers["ETag"] = _etag(lot, True)
+    return present_lot(lot, owner=True)
+
+
+@router.delete(
+    "/{lot_id}",
+    response_model=LotOwner,
+    responses=problem_responses(401, 403, 404, 412, 428),
+)
+def withdraw_lot(
+    request: Request,
+    lot_id: str,
+    principal: LotsWriter,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> LotPublic:
+    """Withdraw your lot (If-Match required). It stays readable with status `withdrawn` and is
+    no longer offered."""
+    lot = service.get_own_lot(session, principal, lot_id)
+    check_if_match(request, _etag(lot, True), required=True)
+    service.withdraw_lot(session, lot)
+    response.headers["ETag"] = _etag(lot, True)
+    return present_lot(lot, owner=True)
+
+
+@router.get(
+    "/{lot_id}/aas",
+    responses={
+        200: {
+            "description": "IDTA 02080 'Material Data for Plastic Waste' submodel (AAS v3 JSON)",
+            "content": {"application/json": {}},
+        },
+        **problem_responses(401, 403, 404, 409),
+    },
+)
+def export_aas(lot_id: str, principal: LotsReader, session: SessionDep) -> dict[str, Any]:
+    """Export the lot's grade as an instance of the IDTA 02080 submodel template
+    (CC BY 4.0, Industrial Digital Twin Association), conformant to AAS v3."""
+    lot = service.get_visible_lot(session, lot_id)
+    if not lot.family.startswith("plastic"):
+        raise ProblemError(
+            409,
+            "aas_not_available",
+            "IDTA 02080 covers plastics only; this lot is " + lot.family,
+            title="No AAS template for this family",
+        )
+    grade = lot.grade
+    return build_submodel(
+        lot.id,
+        grade.get("attributes", {}),
+        family=lot.family,
+        scheme=grade.get("scheme"),
+        edition=grade.get("edition"),
+    )
+
+
+_ = dt  # datetime is used through UTCDatetime annotations

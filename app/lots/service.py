@@ -1,0 +1,523 @@
+"""Lot rules: create, update, withdraw, list. Never commits; never imports a router."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from app.auth.service import Principal
+from app.documents.models import Document
+from app.geo import GeoError, resolve_location
+from app.grades import assess
+from app.grades.plausibility import measurement_value, quantity_warning, viscosity_quantity
+from app.kit.db import utcnow
+from app.kit.pagination import SortKey, paginate
+from app.kit.problems import ProblemError, not_found
+from app.lots import codes
+from app.lots.models import Lot, LotStatus
+from app.lots.schemas import LotCreate, LotUpdate, Money
+
+# --- scoped statements ------------------------------------------------------------------------
+
+
+def visible_lots() -> Select[Lot]:
+    """Lots any organisation may read (public view)."""
+    return select(Lot)
+
+
+def lots_of(organization_id: str) -> Select[Lot]:
+    """The owner's lots: the one scoped statement owner-only queries start from."""
+    return select(Lot).where(Lot.organization_id == organization_id)
+
+
+def get_visible_lot(session: Session, lot_id: str) -> Lot:
+    lot = session.scalar(visible_lots().where(Lot.id == lot_id))
+    if lot is None:
+        raise not_found("Lot")
+    return lot
+
+
+def get_own_lot(session: Session, principal: Principal, lot_id: str) -> Lot:
+    lot = session.scalar(lots_of(principal.organization_id).where(Lot.id == lot_id))
+    if lot is None:
+        raise not_found("Lot")
+    return lot
+
+
+# --- derived columns --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Derived:
+    polymer: str | None
+    form: str | None
+    color: str | None
+    source: str | None
+    mfr_g_10min: float | None
+    mfr_temperature_c: float | None
+    mfr_load_kg: float | None
+    density_g_cm3: float | None
+    ash_pct: float | None
+    moisture_pct: float | None
+
+
+def _text(attrs: Mapping[str, Any], key: str, valid: set[str]) -> str | None:
+    if key not in valid:
+        return None
+    value = attrs.get(key)
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    return str(value)[:32] if isinstance(value, str) else None
+
+
+def _measure(attrs: Mapping[str, Any], key: str, dim: str, valid: set[str]) -> float | None:
+    m = attrs.get(key)
+    if key not in valid or not isinstance(m, Mapping):
+        return None
+    return measurement_value(m, dim)
+
+
+def derive_columns(attributes: Mapping[str, Any], valid_fields: Iterable[str]) -> Derived:
+    """Denormalise the filterable values of a grade (only fields the classifier found valid)."""
+    valid = set(valid_fields)
+    mfr = t = load = None
+    visc = attributes.get("Viscosity")
+    if "Viscosity" in valid and isinstance(visc, Mapping) and viscosity_quantity(visc) == "MFR":
+        mfr = measurement_value(visc, "mass_flow_rate")
+        cond = visc.get("conditions") or {}
+        if isinstance(cond, Mapping):
+            t = _num(cond.get("temperature_c"))
+            load = _num(cond.get("load_kg"))
+    return Derived(
+        polymer=_text(attributes, "MainMaterialType", valid),
+        form=_text(attributes, "Form", valid),
+        color=_text(attributes, "ColorByVisualInspection", valid),
+        source=_text(attributes, "Source", valid),
+        mfr_g_10min=mfr,
+        mfr_temperature_c=t,
+        mfr_load_kg=load,
+        density_g_cm3=_measure(attributes, "Density", "density", valid),
+        ash_pct=_measure(attributes, "AshContent", "mass_fraction", valid),
+        moisture_pct=_measure(attributes, "ResidualHumidity", "mass_fraction", valid),
+    )
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _evidence_ids(body_grade: Mapping[str, Any], certifications: Sequence[Any]) -> dict[str, str]:
+    """Document ids referenced by measurements and certifications -> JSON pointer."""
+    refs: dict[str, str] = {}
+    attrs = body_grade.get("attributes") or {}
+    for key, value in attrs.items():
+        if isinstance(value, Mapping) and isinstance(value.get("evidence_id"), str):
+            refs[value["evidence_id"]] = f"/grade/attributes/{key}/evidence_id"
+    for i, cert in enumerate(certifications):
+        doc = getattr(cert, "document_id", None)
+        if doc:
+            refs[doc] = f"/certifications/{i}/document_id"
+    return refs
+
+
+def _check_evidence(session: Session, organization_id: str, refs: Mapping[str, str]) -> None:
+    if not refs:
+        return
+    found = set(
+        session.scalars(
+            select(Document.id).where(
+                Document.organization_id == organization_id, Document.id.in_(list(refs))
+            )
+        )
+    )
+    missing = [(doc, ptr) for doc, ptr in refs.items() if doc not in found]
+    if missing:
+        raise ProblemError(
+            422,
+            "validation_failed",
+            "Evidence document not found: upload it first with POST /v1/documents.",
+            errors=[
+                {"pointer": ptr, "code": "unknown_document", "detail": f"no document {doc}"}
+                for doc, ptr in missing
+            ],
+        )
+
+
+def _location(body: Any) -> Any:
+    try:
+        return resolve_location(
+            body.country, postcode=body.postcode, lat=body.latitude, lon=body.longitude
+        )
+    except GeoError as exc:
+        field = {"lat": "latitude", "lon": "longitude"}.get(exc.field or "", exc.field or "")
+        raise ProblemError(
+            422,
+            "validation_failed",
+            exc.detail,
+            errors=[{"pointer": f"/location/{field}", "code": exc.code, "detail": exc.detail}],
+        ) from None
+
+
+def _money(m: Money | None) -> tuple[int | None, str | None]:
+    return (m.minor, m.currency) if m is not None else (None, None)
+
+
+def _seller_history(session: Session, organization_id: str) -> list[float]:
+    return list(
+        session.scalars(
+            lots_of(organization_id)
+            .with_only_columns(Lot.quantity_kg)
+            .order_by(Lot.id.desc())
+            .limit(50)
+        )
+    )
+
+
+def _consistency_warnings(lot: Lot) -> list[dict[str, Any]]:
+    try:
+        found = codes.check_consistency(
+            lot.family,
+            form=lot.form,
+            status=lot.end_of_waste_status,
+            waste_code=lot.waste_code,
+            basel_code=lot.basel_code,
+            hs_code=lot.hs_code,
+            eow_regulation=lot.end_of_waste_regulation,
+        )
+    except codes.CodeError:
+        return []
+    return [{"code": w.code, "field": f"legal.{w.field}", "detail": w.detail} for w in found]
+
+
+def _apply_grade(lot: Lot, grade: Any) -> None:
+    a = assess(
+        grade.attributes,
+        family=grade.family,
+        scheme=grade.scheme,
+        edition=grade.edition,
+        claimed_level=grade.claimed_dql,
+    )
+    assessment = a.as_dict()
+    d = derive_columns(grade.attributes, a.valid_fields)
+    lot.grade = grade.model_dump(mode="json")
+    lot.assessment = assessment
+    lot.dql = a.level
+    lot.quality_scheme = f"{a.scheme} {a.edition}".strip()
+    lot.claimed_dql = grade.claimed_dql
+    for field in Derived.__dataclass_fields__:
+        setattr(lot, field, getattr(d, field))
+
+
+def _apply_location(lot: Lot, body: Any) -> None:
+    loc = _location(body)
+    lot.country = loc.country
+    lot.postcode = loc.postcode
+    lot.latitude = loc.lat
+    lot.longitude = loc.lon
+    lot.region_code = loc.region_code
+    lot.location_approximate = loc.approximate
+
+
+def _apply_legal(lot: Lot, legal: Any) -> None:
+    lot.waste_code = legal.waste_code
+    lot.waste_hazardous = legal.waste_code.endswith("*") if legal.waste_code else None
+    lot.basel_code = legal.basel_code
+    lot.hs_code = legal.hs_code
+    lot.end_of_waste_status = legal.end_of_waste_status
+    lot.end_of_waste_regulation = (
+        codes.normalise_eow_regulation(legal.end_of_waste_regulation)
+        or legal.end_of_waste_regulation
+        if legal.end_of_waste_regulation
+        else None
+    )
+
+
+def _apply_supply(lot: Lot, supply: Any) -> None:
+    lot.supply_type = supply.type
+    lot.recurrence = (
+        {
+            "frequency": supply.frequency,
+            "quantity_per_delivery_kg": supply.quantity_per_delivery.kg,
+            "start": supply.start.isoformat() if supply.start else None,
+            "end": supply.end.isoformat() if supply.end else None,
+        }
+        if supply.type == "recurring"
+        else None
+    )
+
+
+def _warnings(session: Session, lot: Lot, *, exclude_self: bool) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"code": w["code"], "field": w.get("field"), "detail": w["detail"]}
+        for w in lot.assessment.get("warnings", [])
+    ]
+    out.extend(_consistency_warnings(lot))
+    history = _seller_history(session, lot.organization_id)
+    if exclude_self and history:
+        history = history[1:]
+    qw = quantity_warning(lot.quantity_kg, history)
+    if qw is not None:
+        out.append({"code": qw.code, "field": "quantity", "detail": qw.detail})
+    return out
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _require_seller(principal: Principal) -> None:
+    if not principal.sells:
+        raise ProblemError(
+            403, "forbidden", "Only recyclers (role recycler or both) can post lots."
+        )
+
+
+def build_lot(session: Session, principal: Principal, body: LotCreate, *, now: dt.datetime) -> Lot:
+    lot = Lot(
+        organization_id=principal.organization_id,
+        status=LotStatus.ACTIVE.value,
+        title=body.title,
+        description=body.description,
+        family=body.family,
+        quantity_kg=body.quantity.kg,
+        available_kg=body.quantity.kg,
+        quantity_unit=body.quantity.unit,
+        internal_notes=body.internal_notes,
+        certifications=[c.model_dump(mode="json") for c in body.certifications],
+        available_from=body.available_from,
+        posted_at=now,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    _apply_grade(lot, body.grade)
+    _apply_location(lot, body.location)
+    _apply_legal(lot, body.legal)
+    _apply_supply(lot, body.supply)
+    lot.price_per_t_minor, lot.currency = _money(body.asking_price)
+    lot.price_floor_per_t_minor, floor_ccy = _money(body.price_floor)
+    if floor_ccy and not lot.currency:
+        lot.currency = floor_ccy
+    return lot
+
+
+def create_lot(session: Session, principal: Principal, body: LotCreate) -> Lot:
+    _require_seller(principal)
+    _check_evidence(
+        session,
+        principal.organization_id,
+        _evidence_ids(body.grade.model_dump(), body.certifications),
+    )
+    lot = build_lot(session, principal, body, now=utcnow())
+    lot.warnings = _warnings(session, lot, exclude_self=False)
+    session.add(lot)
+    session.flush()
+    return lot
+
+
+def create_lots_bulk(
+    session: Session, principal: Principal, bodies: Sequence[LotCreate]
+) -> list[Lot]:
+    """All or nothing: any invalid lot rejects the batch (errors point at /lots/<i>/...)."""
+    _require_seller(principal)
+    refs: dict[str, str] = {}
+    for i, body in enumerate(bodies):
+        for doc, ptr in _evidence_ids(body.grade.model_dump(), body.certifications).items():
+            refs[doc] = f"/lots/{i}{ptr}"
+    _check_evidence(session, principal.organization_id, refs)
+    now = utcnow()
+    lots: list[Lot] = []
+    for i, body in enumerate(bodies):
+        try:
+            lot = build_lot(session, principal, body, now=now)
+        except ProblemError as exc:
+            if exc.errors:
+                exc.errors = [
+                    {**e, "pointer": f"/lots/{i}{e['pointer']}"}
+                    if e.get("pointer") is not None
+                    else e
+                    for e in exc.errors
+                ]
+            raise
+        lot.warnings = [
+            {"code": w["code"], "field": w.get("field"), "detail": w["detail"]}
+            for w in lot.assessment.get("warnings", [])
+        ] + _consistency_warnings(lot)
+        lots.append(lot)
+    session.add_all(lots)
+    session.flush()
+    return lots
+
+
+def update_lot(session: Session, lot: Lot, body: LotUpdate) -> Lot:
+    if lot.status == LotStatus.WITHDRAWN:
+        raise ProblemError(409, "conflict", "A withdrawn lot cannot be changed.")
+    data = body.model_fields_set
+    if "grade" in data and body.grade is not None:
+        if body.grade.family != lot.family:
+            raise ProblemError(
+                422,
+                "validation_failed",
+                "The family of a lot cannot change; withdraw it and post a new lot.",
+                errors=[
+                    {
+                        "pointer": "/grade/family",
+                        "code": "family_mismatch",
+                        "detail": f"lot family is {lot.family}",
+                    }
+                ],
+            )
+        _check_evidence(session, lot.organization_id, _evidence_ids(body.grade.model_dump(), []))
+        _apply_grade(lot, body.grade)
+    if "title" in data and body.title is not None:
+        lot.title = body.title
+    if "description" in data:
+        lot.description = body.description
+    if "internal_notes" in data:
+        lot.internal_notes = body.internal_notes
+    if "available_from" in data:
+        lot.available_from = body.available_from
+    if "quantity" in data and body.quantity is not None:
+        committed = lot.quantity_kg - lot.available_kg
+        new_total = body.quantity.kg
+        if new_total < committed:
+            raise ProblemError(
+                409,
+                "insufficient_quantity",
+                f"{committed:g} kg are already reserved or ordered; quantity cannot go below that.",
+                title="Quantity below committed",
+            )
+        lot.quantity_kg = new_total
+        lot.available_kg = new_total - committed
+        lot.quantity_unit = body.quantity.unit
+        lot.status = LotStatus.ACTIVE.value if lot.available_kg > 0 else LotStatus.SOLD_OUT.value
+    if "supply" in data and body.supply is not None:
+        _apply_supply(lot, body.supply)
+    if "location" in data and body.location is not None:
+        _apply_location(lot, body.location)
+    if "legal" in data and body.legal is not None:
+        _apply_legal(lot, body.legal)
+    if "asking_price" in data:
+        lot.price_per_t_minor, ccy = _money(body.asking_price)
+        lot.currency = ccy or lot.currency
+    if "price_floor" in data:
+        lot.price_floor_per_t_minor, ccy = _money(body.price_floor)
+        lot.currency = lot.currency or ccy
+    if "certifications" in data and body.certifications is not None:
+        _check_evidence(session, lot.organization_id, _evidence_ids({}, body.certifications))
+        lot.certifications = [c.model_dump(mode="json") for c in body.certifications]
+    lot.updated_at = utcnow()
+    lot.warnings = _warnings(session, lot, exclude_self=True)
+    session.flush()
+    return lot
+
+
+def withdraw_lot(session: Session, lot: Lot) -> Lot:
+    if lot.status != LotStatus.WITHDRAWN:
+        now = utcnow()
+        lot.status = LotStatus.WITHDRAWN.value
+        lot.withdrawn_at = now
+        lot.updated_at = now
+        session.flush()
+    return lot
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LotFilters:
+    family: str | None = None
+    polymer: str | None = None
+    form: str | None = None
+    color: str | None = None
+    source: str | None = None
+    min_dql: int | None = None
+    country: str | None = None
+    region: str | None = None
+    min_available_kg: float | None = None
+    supply_type: str | None = None
+    updated_since: dt.datetime | None = None
+    mfr_min: float | None = None
+    mfr_max: float | None = None
+    mfr_temperature_c: float | None = None
+    mfr_load_kg: float | None = None
+    density_min: float | None = None
+    density_max: float | None = None
+    ash_max: float | None = None
+    moisture_max: float | None = None
+    status: str | None = LotStatus.ACTIVE.value
+    mine: bool = False
+
+
+SORTS: dict[str, SortKey] = {
+    "newest": SortKey("newest", (Lot.id,), descending=True),
+    "oldest": SortKey("oldest", (Lot.id,), descending=False),
+    "available_desc": SortKey("available_desc", (Lot.available_kg, Lot.id), descending=True),
+    "dql_desc": SortKey("dql_desc", (Lot.dql, Lot.id), descending=True),
+    "updated": SortKey("updated", (Lot.updated_at, Lot.id), descending=False),
+}
+
+
+def filtered(stmt: Select[Lot], f: LotFilters) -> Select[Lot]:
+    conds: list[Any] = []
+    if f.status:
+        conds.append(Lot.status == f.status)
+    for col, value in (
+        (Lot.family, f.family),
+        (Lot.polymer, f.polymer),
+        (Lot.form, f.form),
+        (Lot.color, f.color),
+        (Lot.source, f.source),
+        (Lot.country, f.country),
+        (Lot.supply_type, f.supply_type),
+        (Lot.mfr_temperature_c, f.mfr_temperature_c),
+        (Lot.mfr_load_kg, f.mfr_load_kg),
+    ):
+        if value is not None:
+            conds.append(col == value)
+    if f.min_dql is not None:
+        conds.append(Lot.dql >= f.min_dql)
+    if f.region:
+        conds.append(Lot.region_code.like(f"{f.region}%"))
+    if f.min_available_kg is not None:
+        conds.append(Lot.available_kg >= f.min_available_kg)
+    if f.updated_since is not None:
+        conds.append(Lot.updated_at >= f.updated_since)
+    for col, lo, hi in (
+        (Lot.mfr_g_10min, f.mfr_min, f.mfr_max),
+        (Lot.density_g_cm3, f.density_min, f.density_max),
+        (Lot.ash_pct, None, f.ash_max),
+        (Lot.moisture_pct, None, f.moisture_max),
+    ):
+        if lo is not None:
+            conds.append(col >= lo)
+        if hi is not None:
+            conds.append(col <= hi)
+    return stmt.where(*conds) if conds else stmt
+
+
+def list_lots(
+    session: Session,
+    principal: Principal,
+    f: LotFilters,
+    *,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Lot], str | None]:
+    base = lots_of(principal.organization_id) if f.mine else visible_lots()
+    return paginate(session, filtered(base, f), SORTS[sort], cursor=cursor, limit=limit)
+
+
+def count_active(session: Session) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(Lot).where(Lot.status == "active")) or 0
+    )
