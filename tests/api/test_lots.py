@@ -361,3 +361,13 @@ def test_aas_export_not_for_paper(client, recycler):
     assert lot.status_code == 201, lot.text
     r = client.get(f"/v1/lots/{lot.json()['id']}/aas", headers=recycler.headers)
     assert r.status_code == 409
+
+
+def test_quantity_far_above_sellers_usual_is_a_warning_not_an_error(client, recycler):
+    for _ in range(3):
+        _post(client, recycler, lot_body(quantity={"value": 10, "unit": "t"}))
+    r = _post(client, recycler, lot_body(quantity={"value": 900, "unit": "t"}))
+    assert r.status_code == 201
+    assert "quantity_far_above_usual" in [w["code"] for w in r.json()["warnings"]]
+    normal = _post(client, recycler, lot_body(quantity={"value": 12, "unit": "t"}))
+    assert "quantity_far_above_usual" not in [w["code"] for w in normal.json()["warnings"]]

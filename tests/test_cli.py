@@ -1,0 +1,65 @@
+"""The `recyclate` console script against a real, freshly migrated database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import create_test_database
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def cli_env():
+    url, cleanup = create_test_database()
+    env = {**os.environ, "RECYCLATE_DATABASE_URL": url, "RECYCLATE_LOG_LEVEL": "WARNING"}
+    yield env
+    cleanup()  # type: ignore[operator]
+
+
+def run(env, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_org_and_key_lifecycle(cli_env):
+    assert run(cli_env, "db", "upgrade").returncode == 0
+    created = run(cli_env, "org", "create", "--name", "Acme GmbH", "--role", "recycler", "--json")
+    assert created.returncode == 0, created.stderr
+    out = json.loads(created.stdout)
+    assert out["organization_id"].startswith("org_")
+    assert out["api_key"].startswith("rcy_sk_")
+    key = run(
+        cli_env, "key", "create", "--org", out["organization_id"], "--scopes", "lots:read", "--json"
+    )
+    assert key.returncode == 0, key.stderr
+    key_out = json.loads(key.stdout)
+    assert key_out["scopes"] == ["lots:read"]
+    revoked = run(cli_env, "key", "revoke", "--org", out["organization_id"], key_out["api_key_id"])
+    assert revoked.returncode == 0, revoked.stderr
+    missing = run(cli_env, "key", "revoke", "--org", out["organization_id"], "key_nope")
+    assert missing.returncode == 2
+    assert "not found" in missing.stderr
+    bad_role = run(cli_env, "org", "create", "--name", "X", "--role", "king")
+    assert bad_role.returncode == 2
+
+
+def test_demo_load_is_idempotent_and_prints_keys(cli_env):
+    assert run(cli_env, "db", "upgrade").returncode == 0
+    first = run(cli_env, "demo", "load", "--json")
+    assert first.returncode == 0, first.stderr
+    second = run(cli_env, "demo", "load", "--json")
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+    keys = [v["api_key"] for v in json.loads(first.stdout).values()]
+    assert all(k.startswith("rcy_sk_demo_") for k in keys)
