@@ -22,8 +22,10 @@ from app.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.kit.migrations import head_revision
 from app.kit.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, install_problem_handlers
 from app.lots.router import router as lots_router
+from app.orders.router import router as orders_router
 from app.orgs.router import router as orgs_router
 from app.settings import Settings, get_settings
+from app.worker import BackgroundJobs
 
 DESCRIPTION = """
 Trade secondary raw materials by **data quality**. Recyclers post lots with measured grades; the
@@ -54,7 +56,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.thread_pool_size
+        jobs = None
+        if settings.run_background_jobs and db is None:
+            jobs = BackgroundJobs(database, interval=settings.expiry_interval_seconds)
+            jobs.start()
         yield
+        if jobs is not None:
+            jobs.stop()
         if db is None:
             database.dispose()
 
@@ -69,6 +77,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             {"name": "lots", "description": "Lots of recyclate with computed Data Quality Levels"},
             {"name": "grades", "description": "The DQL classifier (EN 18065 / DIN SPEC 91446)"},
             {"name": "documents", "description": "Evidence uploads (lab reports, certificates)"},
+            {"name": "orders", "description": "Reservations and orders that never oversell"},
+            {"name": "audit", "description": "Append-only trail of changes"},
             {"name": "operations", "description": "Health, readiness, metrics, problem types"},
         ],
     )
@@ -97,6 +107,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(lots_router)
     app.include_router(grades_router)
     app.include_router(documents_router)
+    app.include_router(orders_router)
 
     @app.get("/problems/{code}", tags=["operations"], summary="Describe a problem type")
     def problem_type(code: str) -> dict[str, Any]:

@@ -1,19 +1,24 @@
 """Import every domain's models so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from app.audit.models import AuditEvent
 from app.auth.models import AccessToken, ApiKey, OAuthClient
 from app.documents.models import Document
 from app.kit.db import Base
 from app.kit.idempotency import IdempotencyRecord
 from app.lots.models import Lot
+from app.orders.models import Order, Reservation
 from app.orgs.models import Organization
 
 __all__ = [
     "AccessToken",
+    "AuditEvent",
     "ApiKey",
     "Base",
     "Document",
     "IdempotencyRecord",
     "Lot",
     "OAuthClient",
+    "Order",
     "Organization",
+    "Reservation",
 ]

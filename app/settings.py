@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1_048_576, ge=1024)
     upload_dir: Path = Path("./data/uploads")
 
+    reservation_ttl_hours: float = Field(default=48, gt=0, le=24 * 30)
+    background_jobs: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Run expiry in-process: auto = on for SQLite (embedded), off for PostgreSQL "
+        "(run `recyclate worker` there).",
+    )
+    expiry_interval_seconds: float = Field(default=30, gt=0, le=3600)
+
     oauth_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=720)
     api_key_touch_interval_seconds: int = Field(default=60, ge=0)
@@ -48,6 +56,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def run_background_jobs(self) -> bool:
+        return self.background_jobs == "on" or (self.background_jobs == "auto" and self.is_sqlite)
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -18,6 +19,7 @@ def test_models_match_migrations(engine):
     assert diff == [], f"models and migrations differ; add an Alembic migration: {diff}"
 
 
+@pytest.mark.db
 def test_downgrade_to_base_and_upgrade_again():
     url, cleanup = create_test_database()
     try:

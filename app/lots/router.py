@@ -198,7 +198,7 @@ def update_lot(
     """Change your lot (If-Match required). The DQL is recomputed when the grade changes."""
     lot = service.get_own_lot(session, principal, lot_id)
     check_if_match(request, _etag(lot, True), required=True)
-    service.update_lot(session, lot, body)
+    service.update_lot(session, lot, body, principal)
     response.headers["ETag"] = _etag(lot, True)
     return present_lot(lot, owner=True)
 
@@ -220,7 +220,7 @@ def withdraw_lot(
     no longer offered."""
     lot = service.get_own_lot(session, principal, lot_id)
     check_if_match(request, _etag(lot, True), required=True)
-    service.withdraw_lot(session, lot)
+    service.withdraw_lot(session, lot, principal)
     response.headers["ETag"] = _etag(lot, True)
     return present_lot(lot, owner=True)
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from app.audit.service import record
 from app.auth.service import Principal
 from app.documents.models import Document
 from app.geo import GeoError, resolve_location
@@ -319,6 +320,7 @@ def create_lot(session: Session, principal: Principal, body: LotCreate) -> Lot:
     lot.warnings = _warnings(session, lot, exclude_self=False)
     session.add(lot)
     session.flush()
+    _audit(session, principal, lot, "lot.created", None)
     return lot
 
 
@@ -353,10 +355,42 @@ def create_lots_bulk(
         lots.append(lot)
     session.add_all(lots)
     session.flush()
+    for lot in lots:
+        _audit(session, principal, lot, "lot.created", None)
     return lots
 
 
-def update_lot(session: Session, lot: Lot, body: LotUpdate) -> Lot:
+def _snapshot(lot: Lot) -> dict[str, Any]:
+    return {
+        "status": lot.status,
+        "title": lot.title,
+        "dql": lot.dql,
+        "quantity_kg": lot.quantity_kg,
+        "available_kg": lot.available_kg,
+        "price_per_t_minor": lot.price_per_t_minor,
+        "currency": lot.currency,
+        "version": lot.version,
+    }
+
+
+def _audit(
+    session: Session, actor: Principal | None, lot: Lot, action: str, before: dict[str, Any] | None
+) -> None:
+    record(
+        session,
+        actor=actor,
+        entity_type="lot",
+        entity_id=lot.id,
+        action=action,
+        lot_id=lot.id,
+        seller_org_id=lot.organization_id,
+        before=before,
+        after=_snapshot(lot),
+    )
+
+
+def update_lot(session: Session, lot: Lot, body: LotUpdate, actor: Principal | None = None) -> Lot:
+    before = _snapshot(lot)
     if lot.status == LotStatus.WITHDRAWN:
         raise ProblemError(409, "conflict", "A withdrawn lot cannot be changed.")
     data = body.model_fields_set
@@ -416,16 +450,21 @@ def update_lot(session: Session, lot: Lot, body: LotUpdate) -> Lot:
     lot.updated_at = utcnow()
     lot.warnings = _warnings(session, lot, exclude_self=True)
     session.flush()
+    _audit(session, actor, lot, "lot.updated", before)
     return lot
 
 
-def withdraw_lot(session: Session, lot: Lot) -> Lot:
+def withdraw_lot(session: Session, lot: Lot, actor: Principal | None = None) -> Lot:
+    """Withdraw: the lot is no longer offered. Pending reservations stay until the seller
+    decides or they expire (their quantity then returns to a withdrawn lot, harmlessly)."""
     if lot.status != LotStatus.WITHDRAWN:
+        before = _snapshot(lot)
         now = utcnow()
         lot.status = LotStatus.WITHDRAWN.value
         lot.withdrawn_at = now
         lot.updated_at = now
         session.flush()
+        _audit(session, actor, lot, "lot.withdrawn", before)
     return lot
 
 

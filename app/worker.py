@@ -1,0 +1,54 @@
+"""Background jobs: reservation expiry (and later scheduled retraining).
+
+Embedded setup: a daemon thread inside each API process (``background_jobs=auto`` on SQLite).
+Production: ``recyclate worker`` processes. Running several at once is safe: each expiry is a
+guarded state transition, so a reservation expires and returns its quantity exactly once.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from app.kit.db import Database
+from app.orders.service import expire_due
+
+log = structlog.get_logger("app.worker")
+
+
+def expire_once(db: Database, *, batch: int = 200) -> int:
+    total = 0
+    while True:
+        with db.transaction(write=True) as session:
+            n = expire_due(session, limit=batch)
+        total += n
+        if n < batch:
+            return total
+
+
+class BackgroundJobs:
+    def __init__(self, db: Database, *, interval: float) -> None:
+        self.db = db
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                n = expire_once(self.db)
+                if n:
+                    log.info("reservations_expired", count=n)
+            except Exception as exc:  # keep the loop alive; the next tick retries
+                log.warning("expiry_failed", error=str(exc)[:300])
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
