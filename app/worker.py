@@ -12,18 +12,22 @@ import threading
 import structlog
 
 from app.kit.db import Database
-from app.orders.service import expire_due
+from app.orders.service import expire_one, find_due
 
 log = structlog.get_logger("app.worker")
 
 
 def expire_once(db: Database, *, batch: int = 200) -> int:
+    """Expire every due reservation, one short transaction each (no lock is held across
+    reservations). Returns how many this process expired."""
     total = 0
     while True:
-        with db.transaction(write=True) as session:
-            n = expire_due(session, limit=batch)
-        total += n
-        if n < batch:
+        with db.transaction(write=False) as session:
+            due = find_due(session, limit=batch)
+        for res_id in due:
+            with db.transaction(write=True) as session:
+                total += expire_one(session, res_id)
+        if len(due) < batch:
             return total
 
 

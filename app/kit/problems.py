@@ -55,6 +55,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many requests"),
     "internal_error": (500, "Internal server error"),
     "database_unavailable": (503, "Database unavailable"),
+    "database_busy": (503, "Concurrent update; retry"),
 }
 
 
@@ -317,8 +318,20 @@ def _is_connectivity_error(exc: DBAPIError) -> bool:
     return False
 
 
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock timeout
+
+
 async def _db_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
+    if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        log.warning("database_conflict", error=str(exc.orig)[:300])
+        return problem_response(
+            request,
+            503,
+            "database_busy",
+            "The request collided with a concurrent one and was rolled back; retry it.",
+            headers={"Retry-After": "1"},
+        )
     if _is_connectivity_error(exc):
         log.warning("database_unavailable", error=str(exc.orig)[:500])
         return problem_response(

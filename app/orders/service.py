@@ -418,43 +418,54 @@ def decide_reservation(
     return res, orders
 
 
-def expire_due(session: Session, *, limit: int = 200, now: dt.datetime | None = None) -> int:
-    """Expire pending reservations past their time. Safe in many processes at once: each
-    expiry is a guarded transition, so a reservation expires (and returns quantity) once."""
+def find_due(session: Session, *, limit: int = 200, now: dt.datetime | None = None) -> list[str]:
+    """Ids of pending reservations past their expiry, oldest first."""
     now = now or utcnow()
-    due = list(
-        session.execute(
-            select(
-                Reservation.id,
-                Reservation.lot_id,
-                Reservation.quantity_kg,
-                Reservation.seller_org_id,
-                Reservation.buyer_org_id,
-            )
+    return list(
+        session.scalars(
+            select(Reservation.id)
             .where(
-                Reservation.status == ReservationStatus.PENDING.value, Reservation.expires_at <= now
+                Reservation.status == ReservationStatus.PENDING.value,
+                Reservation.expires_at <= now,
             )
             .order_by(Reservation.expires_at)
             .limit(limit)
         )
     )
-    done = 0
-    for row in due:
-        if _transition_reservation(session, row.id, "expire", expected_version=None, now=now):
-            return_quantity(session, row.lot_id, row.quantity_kg)
-            record(
-                session,
-                actor=None,
-                entity_type="reservation",
-                entity_id=row.id,
-                action="reservation.expired",
-                lot_id=row.lot_id,
-                seller_org_id=row.seller_org_id,
-                buyer_org_id=row.buyer_org_id,
-                after={"status": "expired", "returned_kg": row.quantity_kg},
-            )
-            done += 1
-    return done
+
+
+def expire_one(session: Session, res_id: str, *, now: dt.datetime | None = None) -> bool:
+    """Expire one reservation and return its quantity, exactly once (guarded transition).
+
+    Call it in a transaction of its own: a transaction that held one lot's row lock while
+    waiting for another reservation's could deadlock with a concurrent cancel (the service
+    always locks reservation/order first, lot second)."""
+    now = now or utcnow()
+    row = session.execute(
+        select(
+            Reservation.lot_id,
+            Reservation.quantity_kg,
+            Reservation.seller_org_id,
+            Reservation.buyer_org_id,
+        ).where(Reservation.id == res_id)
+    ).first()
+    if row is None:
+        return False
+    if not _transition_reservation(session, res_id, "expire", expected_version=None, now=now):
+        return False
+    return_quantity(session, row.lot_id, row.quantity_kg)
+    record(
+        session,
+        actor=None,
+        entity_type="reservation",
+        entity_id=res_id,
+        action="reservation.expired",
+        lot_id=row.lot_id,
+        seller_org_id=row.seller_org_id,
+        buyer_org_id=row.buyer_org_id,
+        after={"status": "expired", "returned_kg": row.quantity_kg},
+    )
+    return True
 
 
 # --- orders ----------------------------------------------------------------------------------

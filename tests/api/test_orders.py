@@ -10,7 +10,7 @@ from app.audit.models import AuditEvent
 from app.kit.db import utcnow
 from app.lots.models import Lot
 from app.orders.models import Reservation
-from app.orders.service import expire_due
+from app.worker import expire_once
 from tests.factories import lot_body
 
 
@@ -210,10 +210,8 @@ def test_expiry_returns_quantity_exactly_once(client, lot, recycler, manufacture
     acc = _act(client, recycler, f"/v1/reservations/{res['id']}/accept")
     assert acc.status_code == 409
     assert acc.json()["code"] == "reservation_expired"
-    with db.transaction() as s:
-        assert expire_due(s) == 1
-    with db.transaction() as s:
-        assert expire_due(s) == 0
+    assert expire_once(db) == 1
+    assert expire_once(db) == 0
     assert _available(db, lot["id"])[0] == 100000
     assert (
         client.get(f"/v1/reservations/{res['id']}", headers=manufacturer.headers).json()["status"]
