@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -137,6 +138,28 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Background jobs for production (PostgreSQL): reservation expiry. Several may run."""
+    import signal
+
+    from app.kit.logging import configure_logging
+    from app.worker import BackgroundJobs, expire_once
+
+    s = get_settings()
+    configure_logging(s.log_format, s.log_level)
+    db = _db()
+    if args.once:
+        print(f"expired {expire_once(db)} reservation(s)")
+        db.dispose()
+        return 0
+    jobs = BackgroundJobs(db, interval=args.interval or s.expiry_interval_seconds)
+    signal.signal(signal.SIGTERM, lambda *_: jobs.stop())
+    with contextlib.suppress(KeyboardInterrupt):
+        jobs.run_forever()
+    db.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from app.auth.scopes import ALL_SCOPES
 
@@ -149,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int)
     p.add_argument("--migrate", action="store_true", help="run migrations first")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run background jobs (reservation expiry)")
+    p.add_argument("--once", action="store_true", help="run one pass and exit")
+    p.add_argument("--interval", type=float, help="seconds between passes")
+    p.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database migrations").add_subparsers(
         dest="db_cmd", required=True
