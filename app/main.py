@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.auth.router import router as auth_router
 from app.documents.router import router as documents_router
+from app.forecasts.router import router as forecasts_router
 from app.grades.router import router as grades_router
 from app.kit.db import Database
 from app.kit.health import router as health_router
@@ -22,8 +23,10 @@ from app.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.kit.migrations import head_revision
 from app.kit.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, install_problem_handlers
 from app.lots.router import router as lots_router
+from app.matching.router import router as matching_router
 from app.orders.router import router as orders_router
 from app.orgs.router import router as orgs_router
+from app.requirements.router import router as requirements_router
 from app.settings import Settings, get_settings
 from app.worker import BackgroundJobs
 
@@ -77,8 +80,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             {"name": "lots", "description": "Lots of recyclate with computed Data Quality Levels"},
             {"name": "grades", "description": "The DQL classifier (EN 18065 / DIN SPEC 91446)"},
             {"name": "documents", "description": "Evidence uploads (lab reports, certificates)"},
+            {"name": "requirements", "description": "Procurement specs and saved searches"},
+            {"name": "matching", "description": "Ranked, explained matches and seller demand"},
             {"name": "orders", "description": "Reservations and orders that never oversell"},
             {"name": "audit", "description": "Append-only trail of changes"},
+            {"name": "forecasts", "description": "Availability forecasts for ERP systems"},
             {"name": "operations", "description": "Health, readiness, metrics, problem types"},
         ],
     )
@@ -107,7 +113,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(lots_router)
     app.include_router(grades_router)
     app.include_router(documents_router)
+    app.include_router(requirements_router)
+    app.include_router(matching_router)
     app.include_router(orders_router)
+    app.include_router(forecasts_router)
 
     @app.get("/problems/{code}", tags=["operations"], summary="Describe a problem type")
     def problem_type(code: str) -> dict[str, Any]:

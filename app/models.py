@@ -3,22 +3,30 @@
 from app.audit.models import AuditEvent
 from app.auth.models import AccessToken, ApiKey, OAuthClient
 from app.documents.models import Document
+from app.forecasts.models import ForecastRun, ForecastValue, SupplyHistory
 from app.kit.db import Base
 from app.kit.idempotency import IdempotencyRecord
 from app.lots.models import Lot
 from app.orders.models import Order, Reservation
 from app.orgs.models import Organization
+from app.requirements.models import Requirement, RequirementEvent, RequirementHit
 
 __all__ = [
     "AccessToken",
-    "AuditEvent",
     "ApiKey",
+    "AuditEvent",
     "Base",
     "Document",
+    "ForecastRun",
+    "ForecastValue",
     "IdempotencyRecord",
     "Lot",
     "OAuthClient",
     "Order",
     "Organization",
+    "Requirement",
+    "RequirementEvent",
+    "RequirementHit",
     "Reservation",
+    "SupplyHistory",
 ]

@@ -49,9 +49,23 @@ class Settings(BaseSettings):
     )
     expiry_interval_seconds: float = Field(default=30, gt=0, le=3600)
 
+    model_dir: Path = Path("./data/models")
+    forecast_freq: Literal["W", "M"] = "W"
+    forecast_horizon: int = Field(default=12, ge=1, le=104)
+    forecast_keys: str = Field(
+        default="family,polymer,dql_band,region",
+        description="Grade key columns, from: family, polymer, form, dql_band, region",
+    )
+    retrain_interval_hours: float = Field(
+        default=24 * 7, gt=0, description="Scheduled retraining by the background jobs"
+    )
+
     oauth_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=720)
     api_key_touch_interval_seconds: int = Field(default=60, ge=0)
+    transport_eur_per_t_km: float = Field(
+        default=0.12, ge=0, le=100, description="Landed-cost estimate: road freight per t*km"
+    )
 
     @property
     def is_sqlite(self) -> bool:

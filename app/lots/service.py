@@ -22,6 +22,7 @@ from app.kit.problems import ProblemError, not_found
 from app.lots import codes
 from app.lots.models import Lot, LotStatus
 from app.lots.schemas import LotCreate, LotUpdate, Money
+from app.matching.service import on_lots_changed
 
 # --- scoped statements ------------------------------------------------------------------------
 
@@ -321,6 +322,7 @@ def create_lot(session: Session, principal: Principal, body: LotCreate) -> Lot:
     session.add(lot)
     session.flush()
     _audit(session, principal, lot, "lot.created", None)
+    on_lots_changed(session, [lot])
     return lot
 
 
@@ -357,6 +359,7 @@ def create_lots_bulk(
     session.flush()
     for lot in lots:
         _audit(session, principal, lot, "lot.created", None)
+    on_lots_changed(session, lots)
     return lots
 
 
@@ -451,6 +454,7 @@ def update_lot(session: Session, lot: Lot, body: LotUpdate, actor: Principal | N
     lot.warnings = _warnings(session, lot, exclude_self=True)
     session.flush()
     _audit(session, actor, lot, "lot.updated", before)
+    on_lots_changed(session, [lot])
     return lot
 
 

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+
+import pandas as pd
+import pytest
+
+from app.forecasts import service as fc_service
+from app.forecasts.models import SupplyHistory
+from app.forecasts.training import import_history, train
+from app.kit.db import utcnow
+from app.lots.models import Lot
+from tests.factories import grade_attributes, lot_body
+
+
+@pytest.fixture
+def history(client, recycler, db):
+    """~70 weeks of postings for two polymers, some weeks empty (intermittent)."""
+    rng = random.Random(7)
+    ids = []
+    for polymer in ("PP", "PE-HD"):
+        attrs = dict(grade_attributes(2), MainMaterialType=polymer)
+        body = lot_body(grade={"attributes": attrs})
+        r = client.post("/v1/lots/bulk", json={"lots": [body] * 60}, headers=recycler.headers)
+        assert r.status_code == 201, r.text
+        ids.extend(r.json()["ids"])
+    now = utcnow()
+    with db.transaction() as s:
+        for lot_id in ids:
+            lot = s.get(Lot, lot_id)
+            lot.posted_at = now - dt.timedelta(days=rng.randint(7, 490))
+            lot.quantity_kg = float(rng.choice([5000, 10000, 20000, 24000]))
+    return ids
+
+
+@pytest.fixture
+def trained(history, db, tmp_path):
+    return train(db, freq="W", horizon=6, keys=["family", "polymer"], model_dir=tmp_path)
+
+
+def test_no_forecasts_yet_is_a_clear_404(client, manufacturer):
+    r = client.get("/v1/forecasts", headers=manufacturer.headers)
+    assert r.status_code == 404
+    assert r.json()["code"] == "no_forecasts"
+
+
+def test_forecasts_json_with_intervals_and_quality(client, manufacturer, trained):
+    r = client.get("/v1/forecasts", headers=manufacturer.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {s["series"]["polymer"] for s in body["data"]} == {"PP", "PE-HD"}
+    for series in body["data"]:
+        assert series["unit"] == "kg"
+        assert series["model_version"] == trained.version
+        assert len(series["periods"]) == 6
+        starts = [dt.date.fromisoformat(p["period_start"]) for p in series["periods"]]
+        assert all(d.weekday() == 0 for d in starts)  # ISO weeks start on Monday
+        assert starts[0] >= utcnow().date() - dt.timedelta(days=7)
+        for p in series["periods"]:
+            assert 0 <= p["p10"] <= p["p50"] <= p["p90"]
+            assert p["mean"] >= 0
+        assert set(series["quality"]) == {"coverage_80", "rmsse_rel_naive", "spl_rel_naive"}
+    only_pp = client.get("/v1/forecasts?polymer=PP&horizon=2", headers=manufacturer.headers).json()
+    assert [s["series"]["polymer"] for s in only_pp["data"]] == ["PP"]
+    assert len(only_pp["data"][0]["periods"]) == 2
+
+
+def test_etag_304_until_a_new_model(client, manufacturer, trained, db, tmp_path):
+    r = client.get("/v1/forecasts", headers=manufacturer.headers)
+    etag = r.headers["etag"]
+    again = client.get("/v1/forecasts", headers={**manufacturer.headers, "If-None-Match": etag})
+    assert again.status_code == 304
+    train(db, freq="W", horizon=6, keys=["family", "polymer"], model_dir=tmp_path)
+    fresh = client.get("/v1/forecasts", headers={**manufacturer.headers, "If-None-Match": etag})
+    assert fresh.status_code == 200
+    assert fresh.headers["etag"] != etag
+
+
+def test_csv_and_cursor_over_series(client, manufacturer, trained):
+    page1 = client.get("/v1/forecasts?limit=1", headers=manufacturer.headers).json()
+    assert page1["has_more"] is True
+    page2 = client.get(
+        f"/v1/forecasts?limit=1&cursor={page1['next_cursor']}", headers=manufacturer.headers
+    ).json()
+    assert page2["has_more"] is False
+    assert page1["data"][0]["series"] != page2["data"][0]["series"]
+    r = client.get("/v1/forecasts", headers={**manufacturer.headers, "Accept": "text/csv"})
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert len(rows) == 12
+    assert set(rows[0]) >= {"family", "polymer", "period_start", "mean", "p10", "p50", "p90"}
+
+
+def test_csv_cells_cannot_inject_formulas():
+    assert fc_service._cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert fc_service._cell("-2+3") == "'-2+3"
+    assert fc_service._cell("PP") == "PP"
+
+
+def test_models_and_fan_chart(client, manufacturer, trained):
+    models = client.get("/v1/forecasts/models", headers=manufacturer.headers).json()
+    assert models[0]["version"] == trained.version
+    assert models[0]["series_count"] == 2
+    assert models[0]["backtest"] is not None
+    svg = client.get(
+        "/v1/forecasts/chart.svg?family=plastic_recyclate&polymer=PP", headers=manufacturer.headers
+    )
+    assert svg.status_code == 200
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert svg.text.startswith("<svg")
+    assert "polygon" in svg.text
+    ambiguous = client.get("/v1/forecasts/chart.svg", headers=manufacturer.headers)
+    assert ambiguous.status_code == 422
+
+
+def test_scope_required(client, make_org, trained):
+    org = make_org("manufacturer", scopes=["lots:read"])
+    assert client.get("/v1/forecasts", headers=org.headers).status_code == 403
+
+
+def test_import_history_feeds_training(db, tmp_path):
+    events = pd.DataFrame(
+        {
+            "ts": pd.date_range("2025-01-06", periods=60, freq="W-MON"),
+            "qty": [0 if i % 3 else 12000 for i in range(60)],
+            "family": "paper",
+            "polymer": "-",
+        }
+    )
+    batch, n = import_history(db, events, time_col="ts", qty_col="qty", keys=["family", "polymer"])
+    assert n == 60
+    with db.transaction() as s:
+        assert s.query(SupplyHistory).filter_by(batch_id=batch).count() == 60
+    run = train(db, freq="W", horizon=4, keys=["family"], model_dir=tmp_path)
+    assert run.series_count >= 1
