@@ -152,7 +152,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(f"expired {expire_once(db)} reservation(s)")
         db.dispose()
         return 0
-    jobs = BackgroundJobs(db, interval=args.interval or s.expiry_interval_seconds)
+    jobs = BackgroundJobs(db, interval=args.interval or s.expiry_interval_seconds, settings=s)
     signal.signal(signal.SIGTERM, lambda *_: jobs.stop())
     with contextlib.suppress(KeyboardInterrupt):
         jobs.run_forever()
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--migrate", action="store_true", help="run migrations first")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("worker", help="run background jobs (reservation expiry)")
+    p = sub.add_parser("worker", help="run background jobs (reservation expiry, retraining)")
     p.add_argument("--once", action="store_true", help="run one pass and exit")
     p.add_argument("--interval", type=float, help="seconds between passes")
     p.set_defaults(func=cmd_worker)

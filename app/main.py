@@ -61,7 +61,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.thread_pool_size
         jobs = None
         if settings.run_background_jobs and db is None:
-            jobs = BackgroundJobs(database, interval=settings.expiry_interval_seconds)
+            jobs = BackgroundJobs(
+                database, interval=settings.expiry_interval_seconds, settings=settings
+            )
             jobs.start()
         yield
         if jobs is not None:

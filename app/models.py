@@ -3,7 +3,7 @@
 from app.audit.models import AuditEvent
 from app.auth.models import AccessToken, ApiKey, OAuthClient
 from app.documents.models import Document
-from app.forecasts.models import ForecastRun, ForecastValue, SupplyHistory
+from app.forecasts.models import ForecastRun, ForecastValue, JobLease, SupplyHistory
 from app.kit.db import Base
 from app.kit.idempotency import IdempotencyRecord
 from app.lots.models import Lot
@@ -20,6 +20,7 @@ __all__ = [
     "ForecastRun",
     "ForecastValue",
     "IdempotencyRecord",
+    "JobLease",
     "Lot",
     "OAuthClient",
     "Order",

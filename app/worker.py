@@ -7,12 +7,14 @@ guarded state transition, so a reservation expires and returns its quantity exac
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import structlog
 
 from app.kit.db import Database
 from app.orders.service import expire_one, find_due
+from app.settings import Settings
 
 log = structlog.get_logger("app.worker")
 
@@ -31,10 +33,37 @@ def expire_once(db: Database, *, batch: int = 200) -> int:
             return total
 
 
+def retrain_if_due(db: Database, settings: Settings) -> bool:
+    """Train a new forecast model when the newest is older than the retrain interval, in at
+    most one process at a time (job lease). Returns True when this process trained."""
+    from app.forecasts import schedule
+    from app.forecasts.training import train
+
+    interval = dt.timedelta(hours=settings.retrain_interval_hours)
+    with db.transaction(write=False) as session:
+        if not schedule.retrain_due(session, settings.forecast_freq, interval):
+            return False
+    if not schedule.acquire(db, "forecast_retrain", dt.timedelta(hours=2)):
+        return False
+    try:
+        run = train(
+            db,
+            freq=settings.forecast_freq,
+            horizon=settings.forecast_horizon,
+            keys=settings.forecast_keys.split(","),
+            model_dir=settings.model_dir,
+        )
+        log.info("forecast_trained", version=run.version, series=run.series_count)
+        return True
+    finally:
+        schedule.release(db, "forecast_retrain")
+
+
 class BackgroundJobs:
-    def __init__(self, db: Database, *, interval: float) -> None:
+    def __init__(self, db: Database, *, interval: float, settings: Settings | None = None) -> None:
         self.db = db
         self.interval = interval
+        self.settings = settings
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -46,6 +75,11 @@ class BackgroundJobs:
                     log.info("reservations_expired", count=n)
             except Exception as exc:  # keep the loop alive; the next tick retries
                 log.warning("expiry_failed", error=str(exc)[:300])
+            if self.settings is not None:
+                try:
+                    retrain_if_due(self.db, self.settings)
+                except Exception as exc:
+                    log.warning("forecast_retrain_failed", error=str(exc)[:300])
             self._stop.wait(self.interval)
 
     def start(self) -> None:

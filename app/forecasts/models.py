@@ -67,3 +67,14 @@ class SupplyHistory(Base):
     dql_band: Mapped[str | None] = mapped_column(String(8))
     region: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class JobLease(Base):
+    """A named lease so that only one process at a time runs a scheduled job (retraining),
+    whatever the number of API workers or `recyclate worker` processes."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(80))
+    leased_until: Mapped[dt.datetime]

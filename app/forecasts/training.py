@@ -12,7 +12,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import pandas as pd
 from sqlalchemy import insert, select
@@ -163,7 +163,9 @@ def train(
         keys=key_list,
         freq=freq,
         # forecast from the current (partly observed) period on; history = complete periods
-        as_of=period_start(pd.DatetimeIndex([pd.Timestamp(utcnow().date())]), freq)[0],
+        as_of=period_start(
+            pd.DatetimeIndex([pd.Timestamp(utcnow().date())]), cast(Literal["W", "M"], freq)
+        )[0],
     )
     artifact, frame = train_and_forecast(
         panel, horizon, progress, known_supply=known if len(known) else None

@@ -19,6 +19,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "job_leases",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("holder", sa.String(length=80), nullable=True),
+        sa.Column("leased_until", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_job_leases")),
+    )
+    op.create_table(
         "forecast_runs",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("version", sa.String(length=40), nullable=False),
@@ -88,6 +95,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("job_leases")
     with op.batch_alter_table("forecast_values", schema=None) as batch_op:
         batch_op.drop_index("ix_forecast_values_run_series")
 

@@ -136,3 +136,27 @@ def test_import_history_feeds_training(db, tmp_path):
         assert s.query(SupplyHistory).filter_by(batch_id=batch).count() == 60
     run = train(db, freq="W", horizon=4, keys=["family"], model_dir=tmp_path)
     assert run.series_count >= 1
+
+
+def test_job_lease_admits_one_holder(db):
+    from app.forecasts import schedule
+
+    assert schedule.acquire(db, "job-x", dt.timedelta(minutes=5)) is True
+    assert schedule.acquire(db, "job-x", dt.timedelta(minutes=5)) is False
+    schedule.release(db, "job-x")
+    assert schedule.acquire(db, "job-x", dt.timedelta(minutes=5)) is True
+
+
+def test_scheduled_retrain_trains_once_when_due(history, db, tmp_path):
+    from app.settings import Settings
+    from app.worker import retrain_if_due
+
+    settings = Settings(
+        database_url="sqlite://",
+        model_dir=tmp_path,
+        forecast_horizon=4,
+        forecast_keys="family,polymer",
+        retrain_interval_hours=24,
+    )
+    assert retrain_if_due(db, settings) is True
+    assert retrain_if_due(db, settings) is False  # the new model is fresh
