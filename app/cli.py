@@ -7,7 +7,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from app.settings import get_settings
 
@@ -160,6 +160,51 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forecast_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`recyclate forecast train` without --events: train on the platform's own history
+    (posted lots + imported history), store a new model version and its forecasts."""
+    from app.forecasts.training import DEFAULT_KEYS, train
+    from forecasting.cli import ProgressBar
+
+    s = get_settings()
+    db = _db()
+    keys = args.keys or s.forecast_keys.split(",") or list(DEFAULT_KEYS)
+    run = train(
+        db,
+        freq=args.freq or s.forecast_freq,
+        horizon=args.horizon or s.forecast_horizon,
+        keys=keys,
+        model_dir=args.registry or s.model_dir,
+        progress=None if args.no_progress else ProgressBar(err),
+    )
+    db.dispose()
+    out.write(
+        json.dumps(
+            {
+                "version": run.version,
+                "method": run.method,
+                "series_count": run.series_count,
+                "training_window": [str(run.training_start), str(run.training_end)],
+            }
+        )
+        + "\n"
+    )
+    return 0
+
+
+def cmd_forecast_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from app.forecasts.training import check_keys, import_history
+    from forecasting.dataset import read_events
+
+    keys = check_keys(args.keys)
+    events = read_events(args.events, args.time_col, args.qty_col, keys)
+    db = _db()
+    batch, n = import_history(db, events, time_col=args.time_col, qty_col=args.qty_col, keys=keys)
+    db.dispose()
+    out.write(json.dumps({"batch_id": batch, "imported": n}) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from app.auth.scopes import ALL_SCOPES
 
@@ -208,12 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key_id")
     p.set_defaults(func=cmd_key_revoke)
 
-    try:
-        from forecasting.cli import register  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        register(sub)
+    from forecasting.cli import register
+
+    register(sub, platform_train=cmd_forecast_train, platform_import=cmd_forecast_import)
     return parser
 
 

@@ -63,3 +63,52 @@ def test_demo_load_is_idempotent_and_prints_keys(cli_env):
     assert json.loads(first.stdout) == json.loads(second.stdout)
     keys = [v["api_key"] for v in json.loads(first.stdout).values()]
     assert all(k.startswith("rcy_sk_demo_") for k in keys)
+
+
+def test_forecast_import_history_and_platform_training(cli_env, tmp_path):
+    assert run(cli_env, "db", "upgrade").returncode == 0
+    events = tmp_path / "history.csv"
+    lines = ["week,kg,family,region"]
+    for i in range(70):
+        day = f"2025-{1 + i // 28:02d}-{1 + i % 28:02d}"
+        lines.append(f"{day},{(i % 4) * 5000},plastic_recyclate,DEA")
+        lines.append(f"{day},{(i % 3) * 2000},paper,DE2")
+    events.write_text("\n".join(lines) + "\n")
+    imported = run(
+        cli_env,
+        "forecast",
+        "import-history",
+        "--events",
+        str(events),
+        "--time-col",
+        "week",
+        "--qty-col",
+        "kg",
+        "--keys",
+        "family,region",
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["imported"] == 140
+    bad = run(
+        cli_env,
+        "forecast",
+        "import-history",
+        "--events",
+        str(events),
+        "--time-col",
+        "week",
+        "--qty-col",
+        "kg",
+        "--keys",
+        "colour",
+    )
+    assert bad.returncode == 2
+    assert "colour" in bad.stderr
+    env = {**cli_env, "RECYCLATE_MODEL_DIR": str(tmp_path / "models")}
+    trained = run(
+        env, "forecast", "train", "--horizon", "4", "--keys", "family,region", "--freq", "W"
+    )
+    assert trained.returncode == 0, trained.stderr
+    out = json.loads(trained.stdout)
+    assert out["series_count"] == 2
+    assert "done" in trained.stderr  # the progress bar

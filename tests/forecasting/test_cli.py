@@ -241,3 +241,40 @@ def test_register_adds_forecast_group(csv_file: Path, tmp_path: Path) -> None:
     assert args.command == "forecast"
     assert args.func(args) == 0
     assert (reg / "v0001" / "metadata.json").exists()
+
+
+def test_predict_with_known_supply_floor(tmp_path: Path, csv_file: Path) -> None:
+    out = tmp_path / "fc.csv"
+    base = [
+        "predict",
+        "--events",
+        str(csv_file),
+        *BASE,
+        "--horizon",
+        "2",
+        "--as-of",
+        "2024-06-03",
+        "--out",
+        str(out),
+    ]
+    assert main(base) == 0
+    plain = pd.read_csv(out)
+    known = tmp_path / "known.csv"
+    first = plain.iloc[0]
+    pd.DataFrame(
+        {
+            "grade": [first["grade"]],
+            "region": [first["region"]],
+            "period_start": ["2024-06-10"],
+            "quantity": [1000],
+        }
+    ).to_csv(known, index=False)
+    assert main([*base, "--known-supply", str(known)]) == 0
+    floored = pd.read_csv(out)
+    hit = (
+        (floored["grade"] == first["grade"])
+        & (floored["region"] == first["region"])
+        & (floored["period_start"] == "2024-06-10")
+    )
+    assert (floored.loc[hit, ["mean", "p10", "p50", "p90"]] == 1000).all().all()
+    pd.testing.assert_frame_equal(floored[~hit], plain[~hit])

@@ -141,3 +141,10 @@ def test_read_events_parquet_round_trip(tmp_path: Path) -> None:
 
 def test_errors_are_value_errors() -> None:
     assert issubclass(ForecastInputError, ValueError)
+
+
+def test_read_events_corrupt_parquet(tmp_path: Path) -> None:
+    p = tmp_path / "ev.parquet"
+    p.write_bytes(b"this is not parquet")
+    with pytest.raises(ForecastInputError, match="not a readable Parquet file"):
+        read_events(p, "ts", "qty", KEYS)

@@ -143,3 +143,13 @@ def test_clone_is_unfitted_and_keeps_params() -> None:
     assert c.panel_ is None
     with pytest.raises(RuntimeError):
         c.predict(1)
+
+
+def test_short_history_still_gets_calibrated_intervals() -> None:
+    # 8 periods, horizon 6: no origin has 6 periods of actuals after it -> partial origins
+    rng = np.random.default_rng(3)
+    p = make_panel(rng.poisson(2.0, size=(30, 8)).astype(float))
+    m = TSB(horizon=6, calibration_origins=4).fit(p)
+    assert m.calibration_ is not None
+    fc = m.predict(6)
+    assert np.all(fc.p90 > fc.p10)

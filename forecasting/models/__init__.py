@@ -1,0 +1,90 @@
+"""Forecasting methods: each a class with ``fit(panel)`` and ``predict(horizon) -> Forecast``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from forecasting.errors import InvalidParameterError
+from forecasting.models.base import Forecast, Forecaster, PointPrediction
+from forecasting.models.classic import (
+    ADIDA,
+    IMAPA,
+    TSB,
+    Croston,
+    CrostonSBA,
+    Naive,
+    SeasonalNaive,
+    Zero,
+)
+from forecasting.models.combination import Combination
+from forecasting.models.gbm import GlobalGBM
+
+DEFAULT_MODEL_NAME = "default"
+
+
+def default_model(horizon: int = 12) -> Forecaster:
+    """The default model: equal-weight combination of the global GBM with TSB and IMAPA.
+
+    The mean is the average of the three point forecasts; P50 is the global model's
+    quantile-loss median; the 80 % interval (P10, P90) is split-conformal around the mean.
+
+    Calibration uses the last 4 origins of the training window: the global model is fitted
+    once before the first calibration origin, so more origins mean staler calibration
+    forecasts than the deployed model's and over-wide intervals (measured: 8 origins covered
+    87 % on bike_sales, 4 origins 82 %; this choice was made on the benchmark data).
+    """
+    return Combination(
+        [GlobalGBM(quantile_levels=(0.5,)), TSB(), IMAPA()],
+        name=DEFAULT_MODEL_NAME,
+        horizon=horizon,
+        quantile_source="global_gbm",
+        source_interval=False,
+        calibration_origins=4,
+    )
+
+
+METHODS: dict[str, Callable[[], Forecaster]] = {
+    "naive": Naive,
+    "zero": Zero,
+    "seasonal_naive": SeasonalNaive,
+    "croston": Croston,
+    "croston_sba": CrostonSBA,
+    "tsb": TSB,
+    "adida": ADIDA,
+    "imapa": IMAPA,
+    "global_gbm": GlobalGBM,
+    DEFAULT_MODEL_NAME: default_model,
+}
+
+
+def make_method(name: str, horizon: int = 12) -> Forecaster:
+    """A new method by its name (see :data:`METHODS`)."""
+    try:
+        factory = METHODS[name]
+    except KeyError:
+        raise InvalidParameterError(
+            f"unknown method {name!r}; choose from {', '.join(METHODS)}"
+        ) from None
+    model = factory()
+    model.horizon = horizon
+    return model
+
+
+__all__ = [
+    "ADIDA",
+    "IMAPA",
+    "METHODS",
+    "TSB",
+    "Combination",
+    "Croston",
+    "CrostonSBA",
+    "Forecast",
+    "Forecaster",
+    "GlobalGBM",
+    "Naive",
+    "PointPrediction",
+    "SeasonalNaive",
+    "Zero",
+    "default_model",
+    "make_method",
+]
