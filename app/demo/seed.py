@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import ApiKey
 from app.auth.scopes import ALL_SCOPES
 from app.auth.service import API_KEY_PREFIX, VISIBLE_CHARS, hash_secret
+from app.demo.lots import DEMO_LOT_COUNT, load_demo_lots
 from app.kit.db import utcnow
 from app.orgs.models import Organization, OrgRole, VerificationStatus
 
@@ -36,6 +37,17 @@ DEMO_ORGS: tuple[DemoOrg, ...] = (
     DemoOrg("alpen_compounds", "Alpen Compounds AG", OrgRole.MANUFACTURER, "AT"),
     DemoOrg("ruhr_automotive", "Ruhr Automotive Parts GmbH", OrgRole.MANUFACTURER, "DE"),
     DemoOrg("nordsee_circular", "Nordsee Circular BV", OrgRole.BOTH, "NL"),
+    # more sellers for a varied lot history (app/demo/lots.py SELLER_PROFILES)
+    DemoOrg("donau_polymer", "Donau Polymer Recycling GmbH", OrgRole.RECYCLER, "DE"),
+    DemoOrg("weser_rohstoff", "Weser Papier- und Rohstoffhandel GmbH", OrgRole.RECYCLER, "DE"),
+    DemoOrg("saar_metall", "Saar Metallrecycling GmbH", OrgRole.RECYCLER, "DE"),
+    DemoOrg("schwaben_pvc", "Schwaben PVC-Recycling GmbH", OrgRole.RECYCLER, "DE"),
+    DemoOrg("wisla_recykling", "Wisla Recykling Sp. z o.o.", OrgRole.RECYCLER, "PL"),
+    DemoOrg("vltava_recycling", "Vltava Recycling s.r.o.", OrgRole.RECYCLER, "CZ"),
+    DemoOrg("alpi_riciclo", "Alpi Riciclo S.r.l.", OrgRole.RECYCLER, "IT"),
+    DemoOrg("loire_recyclage", "Loire Recyclage SAS", OrgRole.RECYCLER, "FR"),
+    DemoOrg("schelde_kunststof", "Schelde Kunststofrecycling NV", OrgRole.RECYCLER, "BE"),
+    DemoOrg("inn_recycling", "Inn Recycling GmbH", OrgRole.RECYCLER, "AT"),
 )
 
 
@@ -76,7 +88,9 @@ def load_demo_organisations(session: Session) -> dict[str, Organization]:
     return out
 
 
-def load(session: Session) -> dict[str, Organization]:
-    """Load all demo data (idempotent)."""
+def load(session: Session, *, lots: int = DEMO_LOT_COUNT) -> dict[str, Organization]:
+    """Load all demo data (idempotent): organisations and keys, then three years of lots."""
     orgs = load_demo_organisations(session)
+    if lots > 0:
+        load_demo_lots(session, {slug: org.id for slug, org in orgs.items()}, n=lots)
     return orgs
