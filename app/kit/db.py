@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -82,10 +83,17 @@ def _configure_sqlite(engine: Engine, *, immediate: bool, busy_timeout_ms: int) 
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
-    """Create an engine. For SQLite, ``immediate`` makes every transaction take the write lock."""
+    """Create an engine. For SQLite, ``immediate`` makes every transaction take the write lock.
+    JSON columns use orjson (reading JSON was ~40 % of loading a page of lots with json)."""
     busy_timeout_ms = int(kwargs.pop("busy_timeout_ms", 10_000))
     statement_timeout_ms = int(kwargs.pop("statement_timeout_ms", 15_000))
+    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,

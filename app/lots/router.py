@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
@@ -27,8 +28,10 @@ from app.lots.schemas import (
     LotCreate,
     LotOwner,
     LotPublic,
+    LotSummary,
     LotUpdate,
     present_lot,
+    summary_dict,
 )
 
 router = APIRouter(prefix="/v1/lots", tags=["lots"], route_class=TransactionalRoute)
@@ -90,7 +93,7 @@ def create_lots_bulk(body: BulkLotsIn, principal: LotsWriter, session: SessionDe
 
 @router.get(
     "",
-    response_model=Page[LotPublic],
+    response_model=Page[LotSummary] | Page[LotOwner | LotPublic],
     responses=problem_responses(400, 401, 403, 422),
 )
 def list_lots(
@@ -124,11 +127,18 @@ def list_lots(
         bool, Query(description="Only your own lots (all statuses by default)")
     ] = False,
     sort: Literal["newest", "oldest", "available_desc", "dql_desc", "updated"] = "newest",
+    view: Annotated[
+        Literal["summary", "full"],
+        Query(
+            description="summary (default): list items without grade and assessment; "
+            "full: the same documents as GET /v1/lots/{id}"
+        ),
+    ] = "summary",
     limit: LimitQuery = 25,
     cursor: CursorQuery = None,
-) -> dict[str, Any]:
-    """Lots on offer, newest first by default. Others' lots show the public view; your own
-    show the owner view. Filters combine with AND."""
+) -> Any:
+    """Lots on offer, newest first by default. Filters combine with AND. Items are summaries
+    (`view=full` for complete documents: the public view, or the owner view for your own)."""
     if status is None:
         status_value: str | None = None if mine else "active"
     else:
@@ -157,10 +167,28 @@ def list_lots(
         mine=mine,
     )
     rows, next_cursor = service.list_lots(
-        session, principal, filters, sort=sort, cursor=cursor, limit=limit
+        session,
+        principal,
+        filters,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+        summary=view == "summary",
     )
-    set_link_header(request, response, next_cursor)
-    return page_of([_view(lot, principal.organization_id) for lot in rows], next_cursor)
+    # Serialised straight to JSON (the response model documents the shape; the contract
+    # tests check real responses against it): no second validation pass per item.
+    if view == "full":
+        items: list[Any] = [
+            _view(lot, principal.organization_id).model_dump(mode="json") for lot in rows
+        ]
+    else:
+        items = [summary_dict(lot) for lot in rows]
+    out = Response(
+        orjson.dumps(page_of(items, next_cursor), option=orjson.OPT_UTC_Z),
+        media_type="application/json",
+    )
+    set_link_header(request, out, next_cursor)
+    return out
 
 
 @router.get(

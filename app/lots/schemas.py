@@ -443,3 +443,84 @@ def present_lot(lot: Any, *, owner: bool) -> LotPublic:
         withdrawn_at=lot.withdrawn_at,
     )
     return LotOwner.model_validate(data)
+
+
+class PropertiesOut(ResponseSchema):
+    """Key measured properties in canonical units (null when absent or invalid)."""
+
+    mfr_g_10min: float | None
+    mfr_temperature_c: float | None
+    mfr_load_kg: float | None
+    density_g_cm3: float | None
+    ash_pct: float | None
+    moisture_pct: float | None
+
+
+class LotSummary(ResponseSchema):
+    """A list item: everything needed to choose a lot, without the full grade and assessment
+    (GET /v1/lots/{id} or `view=full` gives those). Keeps a page of 100 small and fast."""
+
+    id: str
+    organization_id: str
+    status: LotStatus
+    title: str
+    family: str
+    polymer: str | None
+    form: str | None
+    color: str | None
+    source: str | None
+    dql: int
+    claimed_dql: int | None
+    quality_scheme: str
+    properties: PropertiesOut
+    quantity_kg: float
+    available_kg: float
+    supply_type: str
+    location: LocationOut
+    asking_price: MoneyOut | None
+    certification_schemes: list[str]
+    posted_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+
+def summary_dict(lot: Any) -> dict[str, Any]:
+    """The LotSummary of a lot as plain JSON-ready data (lists serialise it with orjson)."""
+    return {
+        "id": lot.id,
+        "organization_id": lot.organization_id,
+        "status": lot.status,
+        "title": lot.title,
+        "family": lot.family,
+        "polymer": lot.polymer,
+        "form": lot.form,
+        "color": lot.color,
+        "source": lot.source,
+        "dql": lot.dql,
+        "claimed_dql": lot.claimed_dql,
+        "quality_scheme": lot.quality_scheme,
+        "properties": {
+            "mfr_g_10min": lot.mfr_g_10min,
+            "mfr_temperature_c": lot.mfr_temperature_c,
+            "mfr_load_kg": lot.mfr_load_kg,
+            "density_g_cm3": lot.density_g_cm3,
+            "ash_pct": lot.ash_pct,
+            "moisture_pct": lot.moisture_pct,
+        },
+        "quantity_kg": lot.quantity_kg,
+        "available_kg": lot.available_kg,
+        "supply_type": lot.supply_type,
+        "location": {
+            "country": lot.country,
+            "postcode": lot.postcode,
+            "latitude": lot.latitude,
+            "longitude": lot.longitude,
+            "region_code": lot.region_code,
+            "approximate": lot.location_approximate,
+        },
+        "asking_price": _money_out(lot.price_per_t_minor, lot.currency),
+        "certification_schemes": sorted({c.get("scheme", "") for c in lot.certifications or []}),
+        "posted_at": lot.posted_at,
+        "updated_at": lot.updated_at,
+        "version": lot.version,
+    }

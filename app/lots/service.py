@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.audit.service import record
 from app.auth.service import Principal
@@ -547,6 +547,10 @@ def filtered(stmt: Select[Lot], f: LotFilters) -> Select[Lot]:
     return stmt.where(*conds) if conds else stmt
 
 
+# Columns a list summary never reads: not loaded at all (and never lazily, by mistake).
+_HEAVY = (Lot.grade, Lot.assessment, Lot.warnings, Lot.description, Lot.internal_notes)
+
+
 def list_lots(
     session: Session,
     principal: Principal,
@@ -555,9 +559,13 @@ def list_lots(
     sort: str,
     cursor: str | None,
     limit: int,
+    summary: bool = True,
 ) -> tuple[list[Lot], str | None]:
     base = lots_of(principal.organization_id) if f.mine else visible_lots()
-    return paginate(session, filtered(base, f), SORTS[sort], cursor=cursor, limit=limit)
+    stmt = filtered(base, f)
+    if summary:
+        stmt = stmt.options(*(defer(col, raiseload=True) for col in _HEAVY))
+    return paginate(session, stmt, SORTS[sort], cursor=cursor, limit=limit)
 
 
 def count_active(session: Session) -> int:

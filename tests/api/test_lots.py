@@ -371,3 +371,20 @@ def test_quantity_far_above_sellers_usual_is_a_warning_not_an_error(client, recy
     assert "quantity_far_above_usual" in [w["code"] for w in r.json()["warnings"]]
     normal = _post(client, recycler, lot_body(quantity={"value": 12, "unit": "t"}))
     assert "quantity_far_above_usual" not in [w["code"] for w in normal.json()["warnings"]]
+
+
+def test_list_items_are_summaries_unless_full_view(client, recycler, manufacturer):
+    from app.lots.schemas import LotSummary
+
+    lot = _post(client, recycler, lot_body(level=3)).json()
+    summary = client.get("/v1/lots", headers=manufacturer.headers).json()["data"][0]
+    LotSummary.model_validate(summary)
+    assert "grade" not in summary
+    assert summary["dql"] == lot["dql"]
+    assert summary["posted_at"].endswith("Z")
+    assert summary["certification_schemes"] == ["EN 15343"]
+    full = client.get("/v1/lots?view=full", headers=manufacturer.headers).json()["data"][0]
+    assert full["grade"] == lot["grade"]
+    assert "price_floor" not in full
+    own_full = client.get("/v1/lots?view=full&mine=true", headers=recycler.headers).json()["data"]
+    assert own_full[0]["price_floor"]["amount"] == "380.00"
