@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import aas_core3.jsonization as jsonization
@@ -14,7 +13,7 @@ from app.grades.catalogue import get_catalogue
 from tests.grades.conftest import examples
 
 PLASTIC = get_catalogue("plastic_recyclate")
-TEMPLATE = Path("/work/shared/standards/IDTA_02080_Material_Data_for_Plastic_Waste_1-0.json")
+from tests.grades.conftest import TEMPLATE  # noqa: E402
 
 
 def _verify(sm: dict[str, Any]) -> list[str]:

@@ -11,9 +11,11 @@ import pytest
 from app.grades import UnknownSchemeError, assess, check_input
 from app.grades.catalogue import get_catalogue
 from app.grades.methods import MethodMatcher, method_key, parse_standard_refs
-from tests.grades.conftest import examples
+from tests.grades.conftest import (
+    TEMPLATE,
+    examples,
+)
 
-TEMPLATE = Path("/work/shared/standards/IDTA_02080_Material_Data_for_Plastic_Waste_1-0.json")
 PLASTIC = get_catalogue("plastic_recyclate")
 FIELDS = [(f.id_short, f.level) for f in PLASTIC.fields]
 LEVELS = list(range(1, PLASTIC.max_level + 1))
