@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,26 +41,28 @@ def _filters(
 Filters = Annotated[dict[str, str | None], Depends(_filters)]
 
 
-def _series_out(run: ForecastRun, key: dict[str, Any], values: list[Any]) -> ForecastSeries:
-    return ForecastSeries.model_validate(
-        {
-            "series": key,
-            "freq": run.freq,
-            "model_version": run.version,
-            "generated_at": run.created_at,
-            "quality": service.quality_of(run),
-            "periods": [
-                {
-                    "period_start": v.period_start,
-                    "mean": v.mean,
-                    "p10": v.p10,
-                    "p50": v.p50,
-                    "p90": v.p90,
-                }
-                for v in values
-            ],
-        }
-    )
+def _series_out(
+    run: ForecastRun, key: dict[str, Any], values: list[Any], quality: dict[str, Any]
+) -> dict[str, Any]:
+    """A ForecastSeries as plain data (serialised with orjson; the schema documents it)."""
+    return {
+        "series": {f: key.get(f) for f in service.KEY_FIELDS},
+        "unit": "kg",
+        "freq": run.freq,
+        "model_version": run.version,
+        "generated_at": run.created_at,
+        "quality": quality,
+        "periods": [
+            {
+                "period_start": v.period_start,
+                "mean": v.mean,
+                "p10": v.p10,
+                "p50": v.p50,
+                "p90": v.p90,
+            }
+            for v in values
+        ],
+    }
 
 
 @router.get(
@@ -99,9 +102,13 @@ def list_forecasts(
         )
         set_link_header(request, out, result.next_cursor)
         return out
-    response.headers.update(headers)
-    set_link_header(request, response, result.next_cursor)
-    return page_of([_series_out(run, k, v) for k, v in result.series], result.next_cursor)
+    quality = service.quality_of(run)
+    body = page_of([_series_out(run, k, v, quality) for k, v in result.series], result.next_cursor)
+    out = Response(
+        orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json", headers=headers
+    )
+    set_link_header(request, out, result.next_cursor)
+    return out
 
 
 @router.get(

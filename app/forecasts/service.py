@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.forecasts.models import ForecastRun, ForecastValue
@@ -63,11 +63,18 @@ def page(
     cursor: str | None,
     limit: int,
 ) -> SeriesPage:
-    conds: list[Any] = [ForecastValue.run_id == run.id]
+    first_period = session.scalar(
+        select(func.min(ForecastValue.period_start)).where(ForecastValue.run_id == run.id)
+    )
+    # Every series has a value at the run's first period: one index entry per series.
+    conds: list[Any] = [
+        ForecastValue.run_id == run.id,
+        ForecastValue.period_start == first_period,
+    ]
     for name, value in filters.items():
         if value is not None:
             conds.append(getattr(ForecastValue, name) == value)
-    keys_stmt = select(ForecastValue.series_key).where(*conds).distinct()
+    keys_stmt = select(ForecastValue.series_key).where(*conds)
     if cursor:
         (after,) = decode_cursor(SERIES_ORDER, cursor)
         keys_stmt = keys_stmt.where(ForecastValue.series_key > str(after))

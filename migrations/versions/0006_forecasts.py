@@ -92,11 +92,26 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_forecast_values_run_series", ["run_id", "series_key", "period_start"], unique=True
         )
+        batch_op.create_index(
+            "ix_forecast_values_series_filter",
+            [
+                "run_id",
+                "period_start",
+                "series_key",
+                "family",
+                "polymer",
+                "dql_band",
+                "region",
+                "form",
+            ],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     op.drop_table("job_leases")
     with op.batch_alter_table("forecast_values", schema=None) as batch_op:
+        batch_op.drop_index("ix_forecast_values_series_filter")
         batch_op.drop_index("ix_forecast_values_run_series")
 
     op.drop_table("forecast_values")

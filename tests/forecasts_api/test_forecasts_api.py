@@ -52,7 +52,10 @@ def test_forecasts_json_with_intervals_and_quality(client, manufacturer, trained
     assert r.status_code == 200, r.text
     body = r.json()
     assert {s["series"]["polymer"] for s in body["data"]} == {"PP", "PE-HD"}
+    from app.forecasts.schemas import ForecastSeries
+
     for series in body["data"]:
+        ForecastSeries.model_validate(series)  # the body honours the documented schema
         assert series["unit"] == "kg"
         assert series["model_version"] == trained.version
         assert len(series["periods"]) == 6
