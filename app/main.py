@@ -60,6 +60,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.thread_pool_size
         jobs = None
+        if db is None:
+            # Build this worker's matching snapshot now, not on the first match request.
+            from app.matching.index import warm
+
+            warm(database)
         if settings.run_background_jobs and db is None:
             jobs = BackgroundJobs(
                 database, interval=settings.expiry_interval_seconds, settings=settings

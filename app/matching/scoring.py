@@ -323,11 +323,19 @@ class WindowCriterion(Criterion):
     methods: tuple[MethodKey, ...] = ()
     method_names: tuple[str, ...] = ()
     conditions: tuple[tuple[str, float | str], ...] = ()
+    # requirement() is constant: computed once (hot path of matching), copied per check.
+    _req: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_req", self._requirement())
 
     def _show(self, canonical: float) -> float:
         return round((canonical - self.offset) / self.scale, 6)
 
     def requirement(self) -> dict[str, Any]:
+        return dict(self._req)
+
+    def _requirement(self) -> dict[str, Any]:
         req: dict[str, Any] = {"unit": self.unit}
         for key, v in (("min", self.minimum), ("max", self.maximum), ("target", self.target)):
             if v is not None:

@@ -298,7 +298,7 @@ sds = st.one_of(st.none(), st.floats(min_value=0, max_value=100, allow_nan=False
 
 @st.composite
 def windows(draw):
-    a, b = sorted([draw(finite), draw(finite)])
+    a, b = sorted([draw(finite) + 0.0, draw(finite) + 0.0])  # + 0.0: no -0.0 (empty range)
     t = draw(st.floats(min_value=a, max_value=b, allow_nan=False))
     has_min, has_max = draw(st.booleans()), draw(st.booleans())
     return window(

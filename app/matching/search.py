@@ -1,0 +1,194 @@
+"""Exact top K over the snapshot's candidates, scoring as few lots as possible (no HTTP).
+
+``LotIndex.scan`` gives every lot that may be eligible with an upper bound ``cap`` of its exact
+score and a lower bound ``d_lb`` of its distance. Lots are scored exactly (the pure
+``app.matching.scoring``, the source of truth) in bound order, chunk by chunk, until no unscored
+lot can still beat the K-th best exact result: its bound key is then no better than the K-th
+key. That is a branch-and-bound, so the top K equals that of scoring every candidate.
+
+Consistency: the final top K are re-read in the request's transaction (``SELECT id, status,
+available_kg FROM lots WHERE id IN (...)``). A lot gone, no longer active or without quantity is
+dropped; a changed quantity is re-scored; and the search goes on until every lot of the final
+top K has been checked. So a lot withdrawn or reserved a moment ago, by any worker, is never
+offered, whatever the snapshot says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.lots.models import Lot, LotStatus
+from app.matching import scoring
+from app.matching.facts import lot_facts
+from app.matching.index import MATCH_COLUMNS, Candidates, LotIndex
+
+__all__ = ["TopK"]
+
+Mode = Literal["rank", "near"]
+Key = tuple[Any, ...]
+FIRST_CHUNK = 32
+CHUNK = 64
+
+
+class TopK:
+    def __init__(
+        self, session: Session, index: LotIndex, spec: scoring.Spec, cands: Candidates
+    ) -> None:
+        self.session = session
+        self.ix = index
+        self.spec = spec
+        self.c = cands
+        self.n = len(cands.ids)
+        self.facts: dict[int, scoring.LotFacts | None] = {}
+        self.fresh: dict[str, tuple[str, float] | None] = {}  # checked in this transaction
+        self.evaluated = 0
+        self.memo = index.results_for(spec)
+
+    # --- exact evaluation ---------------------------------------------------------------------
+
+    def _load(self, positions: list[int]) -> None:
+        missing: dict[str, int] = {}
+        for p in positions:
+            key = (self.c.ids[p], int(self.c.versions[p]))
+            facts = self.ix.cached_facts(key)
+            if facts is None:
+                missing[key[0]] = p
+            else:
+                self.facts[p] = facts
+        if not missing:
+            return
+        stmt = select(*MATCH_COLUMNS, Lot.version, Lot.status).where(Lot.id.in_(list(missing)))
+        for row in self.session.connection().execute(stmt):
+            p = missing.pop(row.id)
+            facts = lot_facts(row)
+            self.ix.cache_facts((row.id, int(row.version)), facts)
+            if row.status != LotStatus.ACTIVE.value:
+                self.fresh[row.id] = None
+            self.facts[p] = facts
+        for lot_id, p in missing.items():  # no longer in the database
+            self.fresh[lot_id] = None
+            self.facts[p] = None
+
+    def _evaluate(self, p: int) -> scoring.Result | None:
+        facts = self.facts.get(p)
+        if facts is None:
+            return None
+        lot_id = self.c.ids[p]
+        if lot_id in self.fresh:
+            state = self.fresh[lot_id]
+            if state is None or state[0] != LotStatus.ACTIVE.value or state[1] <= 0:
+                return None
+            if state[1] != facts.available_kg:
+                facts = dataclasses.replace(facts, available_kg=state[1])
+        key = (lot_id, int(self.c.versions[p]), facts.available_kg)
+        r = self.memo.get(key)
+        if r is None or r.lot is not facts:
+            self.evaluated += 1
+            r = self.memo[key] = scoring.evaluate(self.spec, facts)
+        return r
+
+    def _recheck(self, lot_ids: list[str]) -> None:
+        rows = self.session.connection().execute(
+            select(Lot.id, Lot.status, Lot.available_kg).where(Lot.id.in_(lot_ids))
+        )
+        seen: set[str] = set()
+        for row in rows:
+            seen.add(row.id)
+            self.fresh[row.id] = (str(row.status), float(row.available_kg))
+        for lot_id in lot_ids:
+            if lot_id not in seen:
+                self.fresh[lot_id] = None
+
+    # --- search ---------------------------------------------------------------------------------
+
+    def _key(self, r: scoring.Result, mode: Mode) -> Key:
+        d = r.distance_km if r.distance_km is not None else math.inf
+        if mode == "rank":
+            return (not r.eligible, -r.score, d, r.lot.id)
+        return (d, -r.score, r.lot.id)
+
+    def _violators(self, idx: npt.NDArray[np.intp], kth: Key, mode: Mode) -> npt.NDArray[np.intp]:
+        """Unscored candidates that might still beat the K-th key (conservative)."""
+        cap = self.c.cap[idx]
+        d_lb = self.c.d_lb[idx]
+        if mode == "rank":
+            e_k, s_k, d_k, id_k = int(kth[0]), -kth[1], kth[2], kth[3]
+            e_lb = (~self.c.maybe_eligible[idx]).astype(np.int64)
+            higher = cap > s_k
+            tie = (cap >= s_k) & ~higher
+            nearer = tie & (d_lb < d_k)
+            same = tie & ~nearer & (d_lb <= d_k)
+            beats = higher | nearer
+            viol = (e_lb < e_k) | ((e_lb == e_k) & beats)
+            maybe_tie = (e_lb == e_k) & same & ~viol
+        else:
+            d_k, s_k, id_k = kth[0], -kth[1], kth[2]
+            nearer = d_lb < d_k
+            same_d = ~nearer & (d_lb <= d_k)
+            viol = nearer | (same_d & (cap > s_k))
+            maybe_tie = same_d & ~viol & (cap >= s_k)
+        if maybe_tie.any():
+            ids = self.c.ids
+            for j in np.flatnonzero(maybe_tie).tolist():
+                if ids[int(idx[j])] < id_k:
+                    viol[j] = True
+        out: npt.NDArray[np.intp] = idx[viol]
+        return out
+
+    def _order_key(self, idx: npt.NDArray[np.intp], mode: Mode) -> npt.NDArray[np.float64]:
+        cap = self.c.cap[idx]
+        d = np.where(np.isinf(self.c.d_lb[idx]), 1e7, self.c.d_lb[idx])
+        if mode == "rank":
+            e = (~self.c.maybe_eligible[idx]).astype(np.float64)
+            out: npt.NDArray[np.float64] = 4.0 * e - cap + d * 1e-9
+            return out
+        return d + (1.0 - cap) * 1e-6
+
+    def top(
+        self, k: int, *, mode: Mode, accept: Callable[[scoring.Result], bool] | None
+    ) -> list[scoring.Result]:
+        """The first ``k`` accepted results in exact key order (all lots re-checked)."""
+        remaining = np.ones(self.n, dtype=np.bool_)
+        best: dict[int, tuple[Key, scoring.Result]] = {}
+        chunk = FIRST_CHUNK + k
+        while True:
+            ordered = sorted(best.items(), key=lambda kv: kv[1][0])
+            idx = np.flatnonzero(remaining)
+            if len(ordered) >= k:
+                todo = self._violators(idx, ordered[k - 1][1][0], mode) if len(idx) else idx
+            else:
+                todo = idx
+            if len(todo) == 0:
+                top = [p for p, _ in ordered[:k]]
+                unchecked = [self.c.ids[p] for p in top if self.c.ids[p] not in self.fresh]
+                if not unchecked:
+                    return [best[p][1] for p in top]
+                self._recheck(unchecked)
+                for p in top:
+                    r = self._evaluate(p)
+                    if r is None or (accept is not None and not accept(r)):
+                        del best[p]
+                    else:
+                        best[p] = (self._key(r, mode), r)
+                continue
+            if len(todo) > chunk:
+                keys = self._order_key(todo, mode)
+                part = np.argpartition(keys, chunk - 1)[:chunk]
+                todo = todo[part]
+            todo = todo[np.argsort(self._order_key(todo, mode), kind="stable")]
+            positions = [int(p) for p in todo.tolist()]
+            remaining[todo] = False
+            self._load(positions)
+            for p in positions:
+                r = self._evaluate(p)
+                if r is not None and (accept is None or accept(r)):
+                    best[p] = (self._key(r, mode), r)
+            chunk = CHUNK + k

@@ -1,0 +1,153 @@
+"""Matches always agree with the database, whatever the per-process snapshot holds: a lot
+withdrawn, sold or reserved a moment ago is never offered, also when another worker (another
+engine, its own connections) made the change, and also when the change is invisible to the
+incremental refresh (an ``updated_at`` far in the past, or a statement that did not bump it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from app.auth.service import Principal
+from app.kit.db import Database, utcnow
+from app.kit.migrations import upgrade
+from app.lots import service as lot_service
+from app.lots.models import Lot
+from app.lots.schemas import LotCreate
+from app.matching import index, scoring, service
+from app.orders.service import return_quantity, take_quantity
+from app.orgs.models import OrgRole
+from app.orgs.service import create_organization
+from app.requirements.schemas import RequirementSpec
+from app.requirements.service import resolve_spec
+from tests.conftest import create_test_database
+from tests.matching.helpers import lot, spec
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def two_workers() -> Iterator[tuple[Database, Database]]:
+    """A committed database and two independent Database objects (engines) on it."""
+    url, cleanup = create_test_database()
+    upgrade(url)
+    matcher, writer = Database(url), Database(url)
+    try:
+        yield matcher, writer
+    finally:
+        matcher.dispose()
+        writer.dispose()
+        index.reset()
+        cleanup()  # type: ignore[operator]
+
+
+def _spec(**overrides: Any) -> scoring.Spec:
+    model = RequirementSpec.model_validate(spec(**overrides))
+    resolved = RequirementSpec.model_validate(resolve_spec(model, ""), strict=False)
+    return service.build_spec(resolved, transport_eur_per_t_km=0.12, today=utcnow().date())
+
+
+def _offered(db: Database, s: scoring.Spec, *, ineligible: bool = False) -> dict[str, Any]:
+    with db.transaction(write=False) as session:
+        out = service.match(session, s, limit=100, include_ineligible=ineligible)
+        exact = service.match_exact(session, s, limit=100, include_ineligible=ineligible)
+    assert [(r.lot.id, r.score) for r in out.results] == [
+        (r.lot.id, r.score) for r in exact.results
+    ]
+    return {r.lot.id: r for r in out.results}
+
+
+def _seed(writer: Database, n: int) -> list[str]:
+    with writer.transaction() as s:
+        org = create_organization(s, name="Seller", role=OrgRole.RECYCLER, country="DE")
+        principal = Principal(org.id, "recycler", "test", "api_key", frozenset())
+        ids = []
+        for _ in range(n):
+            row = lot_service.build_lot(s, principal, LotCreate.model_validate(lot()), now=utcnow())
+            s.add(row)
+            s.flush()
+            ids.append(row.id)
+    return ids
+
+
+def test_changes_by_another_worker_are_seen_at_once(two_workers) -> None:  # type: ignore[no-untyped-def]
+    matcher, writer = two_workers
+    gone, sold, reserved, past, silent, kept = _seed(writer, 6)
+    s = _spec()
+    assert set(_offered(matcher, s)) == {gone, sold, reserved, past, silent, kept}
+
+    # withdrawn through the lots service, sold out and partly reserved through the guarded
+    # quantity statements of the orders service: all on the other engine, committed
+    with writer.transaction() as w:
+        lot_service.withdraw_lot(w, w.get_one(Lot, gone))
+        take_quantity(w, sold, 24_000)
+        take_quantity(w, reserved, 20_000)  # 4 t left, the spec needs 10 t
+    offered = _offered(matcher, s)
+    assert set(offered) == {past, silent, kept}
+    with_short = _offered(matcher, s, ineligible=True)
+    assert with_short[reserved].failed == ["quantity"]
+    assert gone not in with_short
+    assert sold not in with_short
+
+    # changes the incremental refresh cannot see: updated_at long before the snapshot's
+    # watermark (a late commit, a skewed clock) and a statement that did not bump it at all
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with writer.transaction() as w:
+        w.execute(
+            update(Lot)
+            .where(Lot.id == past)
+            .values(status="withdrawn", version=Lot.version + 1, updated_at=long_ago)
+        )
+        w.execute(update(Lot).where(Lot.id == silent).values(available_kg=1_000))
+    assert set(_offered(matcher, s)) == {kept}
+    assert _offered(matcher, s, ineligible=True)[silent].failed == ["quantity"]
+
+    # quantity coming back (a cancelled reservation) is offered again
+    with writer.transaction() as w:
+        return_quantity(w, reserved, 20_000)
+    assert set(_offered(matcher, s)) == {reserved, kept}
+
+
+def test_new_lots_of_another_worker_are_offered(two_workers) -> None:  # type: ignore[no-untyped-def]
+    matcher, writer = two_workers
+    first = _seed(writer, 2)
+    s = _spec()
+    assert set(_offered(matcher, s)) == set(first)
+    later = _seed(writer, 3)
+    assert set(_offered(matcher, s)) == set(first) | set(later)
+    with matcher.transaction(write=False) as session:
+        ix = index.index_for(session)
+        assert ix.built
+        assert ix.n == 5
+
+
+def test_each_worker_process_has_its_own_snapshot(two_workers) -> None:  # type: ignore[no-untyped-def]
+    """Two snapshots (as two uvicorn workers hold) agree after a change by either side."""
+    matcher, writer = two_workers
+    ids = _seed(writer, 3)
+    s = _spec()
+    other = index.LotIndex()
+    with matcher.transaction(write=False) as session:
+        assert len(other.scan(session, s, eligible_only=True, skip_quantity=False).ids) == 3
+    _offered(matcher, s)
+    with writer.transaction() as w:
+        take_quantity(w, ids[0], 24_000)
+    assert set(_offered(matcher, s)) == set(ids[1:])
+    with matcher.transaction(write=False) as session:
+        cands = other.scan(session, s, eligible_only=True, skip_quantity=False)
+        assert sorted(cands.ids) == sorted(ids[1:])
+        assert session.scalar(select(Lot.status).where(Lot.id == ids[0])) == "sold_out"
+
+
+def test_warm_builds_the_snapshot_in_the_background(two_workers) -> None:  # type: ignore[no-untyped-def]
+    matcher, writer = two_workers
+    ids = _seed(writer, 2)
+    index.warm(matcher).join(timeout=30)
+    with matcher.transaction(write=False) as session:
+        ix = index.index_for(session)
+        assert ix.built
+        assert sorted(ix.ids) == sorted(ids)
