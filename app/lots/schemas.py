@@ -8,7 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from app.geo import GeoError, normalise_country
@@ -127,32 +127,17 @@ class Legal(RequestSchema):
     end_of_waste_status: Literal["waste", "end_of_waste", "product", "by_product"] | None = None
     end_of_waste_regulation: str | None = Field(default=None, max_length=60)
 
-    @field_validator("waste_code")
+    @field_validator("waste_code", "basel_code", "hs_code")
     @classmethod
-    def _waste(cls, v: str | None) -> str | None:
+    def _code(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """Validate against the code lists and normalise (``150102`` -> ``15 01 02``)."""
         if v is None:
             return None
         try:
-            return codes.parse_waste_code(v).display
-        except codes.CodeError as exc:
-            raise _custom(exc.code, exc.detail) from None
-
-    @field_validator("basel_code")
-    @classmethod
-    def _basel(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        try:
-            return codes.parse_basel_code(v).code
-        except codes.CodeError as exc:
-            raise _custom(exc.code, exc.detail) from None
-
-    @field_validator("hs_code")
-    @classmethod
-    def _hs(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        try:
+            if info.field_name == "waste_code":
+                return codes.parse_waste_code(v).display
+            if info.field_name == "basel_code":
+                return codes.parse_basel_code(v).code
             return codes.parse_hs_code(v).code
         except codes.CodeError as exc:
             raise _custom(exc.code, exc.detail) from None
