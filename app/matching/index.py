@@ -762,7 +762,9 @@ class _Evaluator:
             if c.min_kg is None:
                 return _Outcome(True, True, 1.0, False)
             avail = f["available_kg"][rows]
-            return _Outcome(True, avail >= c.min_kg, avail / c.min_kg, False)
+            with np.errstate(over="ignore"):  # a tiny minimum: an infinite bound is still a bound
+                ratio = avail / c.min_kg
+            return _Outcome(True, avail >= c.min_kg, ratio, False)
         if isinstance(c, scoring.DeliveryWindowCriterion):
             if c.end is None:
                 return _Outcome(True, True, 1.0, False)
@@ -775,7 +777,9 @@ class _Evaluator:
                 return _Outcome(False, False, 0.0, True)
             if c.max_km is None:
                 return _Outcome(True, True, 1.0 / (1.0 + d / 500.0), False)
-            return _Outcome(True, d <= c.max_km, 1.0 - d / (2.0 * c.max_km), False)
+            with np.errstate(over="ignore"):  # a tiny max distance: -inf means "cannot pass"
+                bound = 1.0 - d / (2.0 * c.max_km)
+            return _Outcome(True, d <= c.max_km, bound, False)
         if isinstance(c, scoring.PriceCriterion):
             return self._price(c, rows)
         if isinstance(c, scoring.CertificationCriterion):
