@@ -174,6 +174,7 @@ def cmd_forecast_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         freq=args.freq or s.forecast_freq,
         horizon=args.horizon or s.forecast_horizon,
         keys=keys,
+        measure=s.forecast_measure,
         model_dir=args.registry or s.model_dir,
         progress=None if args.no_progress else ProgressBar(err),
     )

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     model_dir: Path = Path("./data/models")
     forecast_freq: Literal["W", "M"] = "W"
     forecast_horizon: int = Field(default=12, ge=1, le=104)
+    forecast_measure: Literal["posted", "delivered"] = Field(
+        default="posted",
+        description="posted: quantity offered in lots (+ imported history); "
+        "delivered: quantity delivered by orders",
+    )
     forecast_keys: str = Field(
         default="family,polymer,dql_band,region",
         description="Grade key columns, from: family, polymer, form, dql_band, region",

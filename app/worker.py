@@ -51,6 +51,7 @@ def retrain_if_due(db: Database, settings: Settings) -> bool:
             freq=settings.forecast_freq,
             horizon=settings.forecast_horizon,
             keys=settings.forecast_keys.split(","),
+            measure=settings.forecast_measure,
             model_dir=settings.model_dir,
         )
         log.info("forecast_trained", version=run.version, series=run.series_count)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -22,6 +22,7 @@ from app.forecasts.models import ForecastRun, ForecastValue, SupplyHistory
 from app.kit.db import Database, utcnow
 from app.kit.ids import new_id
 from app.lots.models import Lot, LotStatus
+from app.orders.models import Order
 
 KEY_COLUMNS = ("family", "polymer", "form", "dql_band", "region")
 DEFAULT_KEYS = ("family", "polymer", "dql_band", "region")
@@ -51,24 +52,31 @@ def check_keys(keys: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def platform_events(session: Session) -> pd.DataFrame:
-    """One row per supply event: occurred_at, quantity_kg and every key column."""
-    lots = session.execute(
-        select(
-            Lot.posted_at,
-            Lot.quantity_kg,
-            Lot.family,
-            Lot.polymer,
-            Lot.form,
-            Lot.dql,
-            Lot.region_code,
-            Lot.country,
+Measure = Literal["posted", "delivered"]
+
+
+def platform_events(session: Session, measure: Measure = "posted") -> pd.DataFrame:
+    """One row per supply event: occurred_at, quantity_kg and every key column.
+
+    ``posted`` (default): each lot's quantity when it was posted (what was offered) plus
+    imported history. ``delivered``: what delivered orders actually moved, at delivery time,
+    keyed by their lot's grade and region (the realised flow; imported history is offer data,
+    so it is left out).
+    """
+    lot_cols = (Lot.family, Lot.polymer, Lot.form, Lot.dql, Lot.region_code, Lot.country)
+    if measure == "delivered":
+        stmt = (
+            select(Order.delivered_at.label("at"), Order.delivered_kg.label("kg"), *lot_cols)
+            .join(Lot, Lot.id == Order.lot_id)
+            .where(Order.delivered_at.is_not(None), Order.delivered_kg.is_not(None))
         )
-    ).all()
+    else:
+        stmt = select(Lot.posted_at.label("at"), Lot.quantity_kg.label("kg"), *lot_cols)
+    lots = session.execute(stmt).all()
     rows: list[dict[str, Any]] = [
         {
-            "occurred_at": r.posted_at,
-            "quantity_kg": r.quantity_kg,
+            "occurred_at": r.at,
+            "quantity_kg": r.kg,
             "family": r.family,
             "polymer": r.polymer or MISSING,
             "form": r.form or MISSING,
@@ -77,7 +85,10 @@ def platform_events(session: Session) -> pd.DataFrame:
         }
         for r in lots
     ]
-    for h in session.scalars(select(SupplyHistory)):
+    history: Iterable[SupplyHistory] = (
+        session.scalars(select(SupplyHistory)) if measure == "posted" else ()
+    )
+    for h in history:
         rows.append(
             {
                 "occurred_at": h.occurred_at,
@@ -143,6 +154,7 @@ def train(
     freq: str = "W",
     horizon: int = 12,
     keys: Sequence[str] = DEFAULT_KEYS,
+    measure: Measure = "posted",
     model_dir: Path,
     progress: Progress | None = None,
 ) -> ForecastRun:
@@ -154,8 +166,11 @@ def train(
 
     key_list = check_keys(keys)
     with db.transaction(write=False) as session:
-        events = platform_events(session)
-        known = known_future_supply(session, key_list, freq)
+        events = platform_events(session, measure)
+        # Committed recurring streams are future offers: they floor "posted" forecasts only.
+        known = (
+            known_future_supply(session, key_list, freq) if measure == "posted" else pd.DataFrame()
+        )
     panel = build_series(
         events[["occurred_at", "quantity_kg", *key_list]],
         time_col="occurred_at",
@@ -182,7 +197,7 @@ def train(
         series_count=int(meta.get("series_count", 0)),
         training_start=dt.date.fromisoformat(meta["training_window"]["start"]),
         training_end=dt.date.fromisoformat(meta["training_window"]["end"]),
-        metadata_=_jsonable(meta),
+        metadata_=_jsonable({**meta, "measure": measure}),
         created_at=utcnow(),
     )
     values = []

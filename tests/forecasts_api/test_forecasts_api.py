@@ -163,3 +163,48 @@ def test_scheduled_retrain_trains_once_when_due(history, db, tmp_path):
     )
     assert retrain_if_due(db, settings) is True
     assert retrain_if_due(db, settings) is False  # the new model is fresh
+
+
+def test_delivered_orders_can_be_the_measure(history, db, tmp_path):
+    from app.forecasts.training import platform_events
+    from app.orders.models import Order
+
+    with db.transaction() as s:
+        lots = s.query(Lot).limit(3).all()
+        for i, lot in enumerate(lots):
+            s.add(
+                Order(
+                    reservation_id=_reservation(s, lot).id,
+                    lot_id=lot.id,
+                    buyer_org_id=lot.organization_id,
+                    seller_org_id=lot.organization_id,
+                    status="delivered",
+                    quantity_kg=5000,
+                    shipped_kg=5000,
+                    delivered_kg=4800 + i,
+                    delivered_at=utcnow() - dt.timedelta(days=30 * (i + 1)),
+                )
+            )
+    with db.transaction() as s:
+        delivered = platform_events(s, "delivered")
+        posted = platform_events(s, "posted")
+    assert sorted(delivered["quantity_kg"]) == [4800, 4801, 4802]
+    assert len(posted) == 120
+    run = train(db, freq="W", horizon=4, keys=["family"], measure="delivered", model_dir=tmp_path)
+    assert run.metadata_["measure"] == "delivered"
+
+
+def _reservation(session, lot):
+    from app.orders.models import Reservation
+
+    res = Reservation(
+        lot_id=lot.id,
+        buyer_org_id=lot.organization_id,
+        seller_org_id=lot.organization_id,
+        status="accepted",
+        quantity_kg=5000,
+        expires_at=utcnow(),
+    )
+    session.add(res)
+    session.flush()
+    return res
