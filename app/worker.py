@@ -13,6 +13,7 @@ import threading
 import structlog
 
 from app.kit.db import Database
+from app.kit.idempotency import purge_expired
 from app.orders.service import expire_one, find_due
 from app.settings import Settings
 
@@ -74,6 +75,8 @@ class BackgroundJobs:
                 n = expire_once(self.db)
                 if n:
                     log.info("reservations_expired", count=n)
+                with self.db.transaction(write=True) as session:
+                    purge_expired(session)  # idempotency keys older than their 24 h
             except Exception as exc:  # keep the loop alive; the next tick retries
                 log.warning("expiry_failed", error=str(exc)[:300])
             if self.settings is not None:

@@ -12,6 +12,7 @@ from urllib.parse import unquote_to_bytes
 import structlog
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit.context import set_request_id
@@ -107,8 +108,6 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from starlette.requests import Request
-
         raw_query = scope.get("query_string", b"")
         if (
             b"\x00" in scope.get("raw_path", b"")

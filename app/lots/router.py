@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -282,6 +281,3 @@ def export_aas(lot_id: str, principal: LotsReader, session: SessionDep) -> dict[
         scheme=grade.get("scheme"),
         edition=grade.get("edition"),
     )
-
-
-_ = dt  # datetime is used through UTCDatetime annotations

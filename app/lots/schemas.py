@@ -361,7 +361,7 @@ class BulkLotsOut(ResponseSchema):
     ids: list[str]
 
 
-def _money_out(minor: int | None, currency: str | None) -> dict[str, str] | None:
+def money_out(minor: int | None, currency: str | None) -> dict[str, str] | None:
     if minor is None or currency is None:
         return None
     return {"amount": f"{minor // 100}.{minor % 100:02d}", "currency": currency, "per": "t"}
@@ -412,7 +412,7 @@ def present_lot(lot: Any, *, owner: bool) -> LotPublic:
             "end_of_waste_status": lot.end_of_waste_status,
             "end_of_waste_regulation": lot.end_of_waste_regulation,
         },
-        "asking_price": _money_out(lot.price_per_t_minor, lot.currency),
+        "asking_price": money_out(lot.price_per_t_minor, lot.currency),
         "certifications": lot.certifications or [],
         "available_from": lot.available_from,
         "posted_at": lot.posted_at,
@@ -422,7 +422,7 @@ def present_lot(lot: Any, *, owner: bool) -> LotPublic:
     if not owner:
         return LotPublic.model_validate(data)
     data.update(
-        price_floor=_money_out(lot.price_floor_per_t_minor, lot.currency),
+        price_floor=money_out(lot.price_floor_per_t_minor, lot.currency),
         internal_notes=lot.internal_notes,
         warnings=lot.warnings or [],
         withdrawn_at=lot.withdrawn_at,
@@ -503,7 +503,7 @@ def summary_dict(lot: Any) -> dict[str, Any]:
             "region_code": lot.region_code,
             "approximate": lot.location_approximate,
         },
-        "asking_price": _money_out(lot.price_per_t_minor, lot.currency),
+        "asking_price": money_out(lot.price_per_t_minor, lot.currency),
         "certification_schemes": sorted({c.get("scheme", "") for c in lot.certifications or []}),
         "posted_at": lot.posted_at,
         "updated_at": lot.updated_at,

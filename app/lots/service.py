@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, defer
 
 from app.audit.service import record
@@ -566,9 +566,3 @@ def list_lots(
     if summary:
         stmt = stmt.options(*(defer(col, raiseload=True) for col in _HEAVY))
     return paginate(session, stmt, SORTS[sort], cursor=cursor, limit=limit)
-
-
-def count_active(session: Session) -> int:
-    return int(
-        session.scalar(select(func.count()).select_from(Lot).where(Lot.status == "active")) or 0
-    )

@@ -6,7 +6,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from app.kit.schemas import RequestSchema, ResponseSchema
-from app.lots.schemas import Money, MoneyOut, Quantity
+from app.lots.schemas import Money, MoneyOut, Quantity, money_out
 
 
 class ReservationCreate(RequestSchema):
@@ -137,6 +137,5 @@ class AuditEventOut(ResponseSchema):
 
 
 def money(minor: int | None, currency: str | None) -> MoneyOut | None:
-    if minor is None or currency is None:
-        return None
-    return MoneyOut(amount=f"{minor // 100}.{minor % 100:02d}", currency=currency)
+    out = money_out(minor, currency)
+    return MoneyOut.model_validate(out) if out is not None else None

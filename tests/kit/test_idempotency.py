@@ -102,3 +102,19 @@ def test_invalid_key_header(client, recycler):
     )
     assert r.status_code == 400
     assert r.json()["code"] == "invalid_idempotency_key"
+
+
+def test_purge_removes_only_expired_keys(client, recycler, db):
+    from app.kit.idempotency import purge_expired
+
+    for key in ("keep", "drop"):
+        h = {**recycler.headers, "Idempotency-Key": key}
+        client.post("/v1/api-keys", json={"name": key}, headers=h)
+    with db.transaction() as s:
+        s.query(IdempotencyRecord).filter_by(key="drop").update(
+            {"expires_at": utcnow() - dt.timedelta(seconds=1)}
+        )
+    with db.transaction() as s:
+        assert purge_expired(s) == 1
+    with db.transaction() as s:
+        assert [r.key for r in s.query(IdempotencyRecord).all()] == ["keep"]
