@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
+from app.auth.cache import CredentialCache
 from app.auth.router import router as auth_router
 from app.documents.router import router as documents_router
 from app.forecasts.router import router as forecasts_router
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     app.state.migration_head = head_revision()
 
     install_problem_handlers(app)

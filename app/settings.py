@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     oauth_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=720)
     api_key_touch_interval_seconds: int = Field(default=60, ge=0)
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a worker reuses a resolved bearer token (0: off). A revocation "
+        "reaches the other workers within this time.",
+    )
     transport_eur_per_t_km: float = Field(
         default=0.12, ge=0, le=100, description="Landed-cost estimate: road freight per t*km"
     )

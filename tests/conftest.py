@@ -132,6 +132,7 @@ def _app(database_url: str) -> FastAPI:
 def app(_app: FastAPI, db: BoundDatabase) -> Iterator[FastAPI]:
     original = _app.state.db
     _app.state.db = db
+    _app.state.credential_cache.clear()  # credentials of rolled-back tests must not linger
     yield _app
     _app.state.db = original
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import structlog
@@ -11,9 +11,17 @@ from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from app.auth.cache import CredentialCache
 from app.auth.scopes import Scope
-from app.auth.service import Principal, authenticate, touch_api_key
+from app.auth.service import (
+    API_KEY_PREFIX,
+    Principal,
+    hash_secret,
+    resolve_digest,
+    touch_api_key,
+)
 from app.kit.db import Database, utcnow
 from app.kit.idempotency import make_idempotency_dependency
 from app.kit.problems import ProblemError
@@ -29,7 +37,7 @@ bearer = HTTPBearer(
 _WWW = 'Bearer realm="recyclate"'
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     session: Annotated[Session, Depends(get_session)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -43,21 +51,36 @@ def get_principal(
             headers={"WWW-Authenticate": _WWW},
         )
     token = credentials.credentials
-    result = authenticate(session, token) if 0 < len(token) <= 200 else None
-    if result is None:
+    credential = None
+    if 0 < len(token) <= 200:
+        cache: CredentialCache = request.app.state.credential_cache
+        digest = hash_secret(token)
+        credential = cache.get(digest)
+        if credential is None:
+            # only a cache miss costs a database round trip (and a thread hop)
+            credential = await run_in_threadpool(
+                resolve_digest, session, token[: len(API_KEY_PREFIX)], digest
+            )
+            if credential is not None:
+                cache.put(digest, credential)
+        elif not credential.valid_at(utcnow()):
+            credential = None  # expired while cached
+    if credential is None:
         raise ProblemError(
             401,
             "invalid_credentials",
             "The credential is unknown, expired or revoked.",
             headers={"WWW-Authenticate": _WWW + ', error="invalid_token"'},
         )
-    principal, key = result
-    interval = request.app.state.settings.api_key_touch_interval_seconds
-    if key is not None and (
-        key.last_used_at is None or utcnow() - key.last_used_at > dt.timedelta(seconds=interval)
-    ):
-        # After the response, in its own short transaction: a read never becomes a write.
-        background.add_task(_touch, request.app.state.db, key.id, interval)
+    principal = credential.principal
+    if credential.api_key_id is not None:
+        interval = request.app.state.settings.api_key_touch_interval_seconds
+        now = utcnow()
+        last = credential.last_used_at
+        if last is None or now - last > dt.timedelta(seconds=interval):
+            # After the response, in its own short transaction: a read never becomes a write.
+            background.add_task(_touch, request.app.state.db, credential.api_key_id, interval)
+            cache.mark_used(digest, now)
     structlog.contextvars.bind_contextvars(org=principal.organization_id)
     request.state.principal = principal
     return principal
@@ -74,8 +97,8 @@ def _touch(db: Database, key_id: str, interval: int) -> None:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_scope(scope: Scope) -> Callable[[Principal], Principal]:
-    def dependency(principal: CurrentPrincipal) -> Principal:
+def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         if scope.value not in principal.scopes:
             raise ProblemError(
                 403,

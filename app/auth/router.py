@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
 from app.auth import service
+from app.auth.cache import CredentialCache
 from app.auth.dependencies import Idempotent, KeysManager
 from app.auth.models import ApiKey, OAuthClient
 from app.auth.schemas import (
@@ -162,9 +163,18 @@ def get_api_key(key_id: str, principal: KeysManager, session: SessionDep) -> Api
     response_model=ApiKeyOut,
     responses=problem_responses(401, 403, 404),
 )
-def revoke_api_key(key_id: str, principal: KeysManager, session: SessionDep) -> ApiKey:
-    """Revoke a key at once. Revoking twice is harmless."""
-    return service.revoke_api_key(session, principal.organization_id, key_id)
+def revoke_api_key(
+    key_id: str,
+    principal: KeysManager,
+    session: SessionDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> ApiKey:
+    """Revoke a key. The worker that answers refuses it at once; every other API worker within
+    `RECYCLATE_AUTH_CACHE_SECONDS` (5 s by default). Revoking twice is harmless."""
+    key = service.revoke_api_key(session, principal.organization_id, key_id)
+    _forget_credentials(request, background)
+    return key
 
 
 @router.post(
@@ -219,6 +229,23 @@ def list_oauth_clients(
     response_model=OAuthClientOut,
     responses=problem_responses(401, 403, 404),
 )
-def revoke_oauth_client(client_id: str, principal: KeysManager, session: SessionDep) -> OAuthClient:
-    """Revoke a client; its tokens stop working at once."""
-    return service.revoke_oauth_client(session, principal.organization_id, client_id)
+def revoke_oauth_client(
+    client_id: str,
+    principal: KeysManager,
+    session: SessionDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> OAuthClient:
+    """Revoke a client; its tokens stop working at once on the worker that answers, and on every
+    other API worker within `RECYCLATE_AUTH_CACHE_SECONDS` (5 s by default)."""
+    client = service.revoke_oauth_client(session, principal.organization_id, client_id)
+    _forget_credentials(request, background)
+    return client
+
+
+def _forget_credentials(request: Request, background: BackgroundTasks) -> None:
+    """Drop this worker's cached credentials now and again after the commit (a request racing
+    the revocation cannot keep the old state cached)."""
+    cache: CredentialCache = request.app.state.credential_cache
+    cache.clear()
+    background.add_task(cache.clear)

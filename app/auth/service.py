@@ -52,6 +52,19 @@ class Principal:
         return self.organization_role in ("manufacturer", "both")
 
 
+@dataclass(frozen=True)
+class Credential:
+    """What a bearer token resolved to."""
+
+    principal: Principal
+    api_key_id: str | None  # set for API keys: their last use is recorded
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+
+    def valid_at(self, now: dt.datetime) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
 def _scopes(requested: Iterable[str] | None) -> list[str]:
     return sorted(set(requested)) if requested is not None else sorted(ALL_SCOPES)
 
@@ -189,11 +202,15 @@ def issue_token(
 # --- Authentication --------------------------------------------------------------------
 
 
-def authenticate(session: Session, token: str) -> tuple[Principal, ApiKey | None] | None:
-    """Resolve a bearer token to a principal, or None when it is unknown, expired or revoked."""
+def authenticate(session: Session, token: str) -> Credential | None:
+    """Resolve a bearer token, or None when it is unknown, expired or revoked."""
+    return resolve_digest(session, token[: len(API_KEY_PREFIX)], hash_secret(token))
+
+
+def resolve_digest(session: Session, prefix: str, digest: str) -> Credential | None:
+    """Resolve a token given its prefix and SHA-256 digest (the form a cache keys it by)."""
     now = utcnow()
-    digest = hash_secret(token)
-    if token.startswith(API_KEY_PREFIX):
+    if prefix == API_KEY_PREFIX:
         row = session.execute(
             select(ApiKey, Organization.role)
             .join(Organization, Organization.id == ApiKey.organization_id)
@@ -205,8 +222,8 @@ def authenticate(session: Session, token: str) -> tuple[Principal, ApiKey | None
         if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
             return None
         principal = Principal(key.organization_id, role, key.id, "api_key", frozenset(key.scopes))
-        return principal, key
-    if token.startswith(ACCESS_TOKEN_PREFIX):
+        return Credential(principal, key.id, key.last_used_at, key.expires_at)
+    if prefix == ACCESS_TOKEN_PREFIX:
         trow = session.execute(
             select(AccessToken, Organization.role, OAuthClient.revoked_at)
             .join(Organization, Organization.id == AccessToken.organization_id)
@@ -221,7 +238,7 @@ def authenticate(session: Session, token: str) -> tuple[Principal, ApiKey | None
         principal = Principal(
             tok.organization_id, role, tok.client_id, "oauth_token", frozenset(tok.scopes)
         )
-        return principal, None
+        return Credential(principal, None, None, tok.expires_at)
     return None
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.kit.problems import ProblemError
@@ -53,7 +53,7 @@ class SortKey:
     """An ordered list of columns ending in a unique column; ``descending`` applies to all."""
 
     name: str
-    columns: tuple[InstrumentedAttribute[Any], ...]
+    columns: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]
     descending: bool = True
 
 
@@ -110,6 +110,14 @@ def _after(sort: SortKey, values: Sequence[Any]) -> ColumnElement[bool]:
     return or_(*terms)
 
 
+def after_params(
+    sort: SortKey, values: Sequence[Any]
+) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    """The keyset condition with bound parameters (``after_0``, ...) and their values."""
+    binds = [bindparam(f"after_{i}", type_=col.type) for i, col in enumerate(sort.columns)]
+    return _after(sort, binds), {b.key: v for b, v in zip(binds, values, strict=True)}
+
+
 def paginate(
     session: Session,
     stmt: Select[Any],
@@ -118,18 +126,27 @@ def paginate(
     cursor: str | None,
     limit: int,
     key_of: Callable[[Any], Sequence[Any]] | None = None,
+    rows: bool = False,
 ) -> tuple[list[Any], str | None]:
-    """Run ``stmt`` (selecting ORM entities) one page at a time. Returns (rows, next_cursor)."""
+    """Run ``stmt`` one page at a time: ORM entities, or with ``rows=True`` plain rows (the
+    statement must then select the sort columns). Returns (items, next_cursor)."""
     if cursor:
         stmt = stmt.where(_after(sort, decode_cursor(sort, cursor)))
     order = [c.desc() if sort.descending else c.asc() for c in sort.columns]
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    page = stmt.order_by(*order).limit(limit + 1)
+    items = list(session.execute(page).all() if rows else session.scalars(page))
+    return cut_page(items, sort, limit, key_of)
+
+
+def cut_page(
+    rows: list[Any], sort: SortKey, limit: int, key_of: Callable[[Any], Sequence[Any]] | None
+) -> tuple[list[Any], str | None]:
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
-        values = key_of(last) if key_of else [getattr(last, c.key) for c in sort.columns]
+        values = key_of(last) if key_of else [getattr(last, str(c.key)) for c in sort.columns]
         next_cursor = encode_cursor(sort, values)
     return rows, next_cursor
 
@@ -143,3 +160,17 @@ def set_link_header(request: Request, response: Response, next_cursor: str | Non
 
 def page_of(items: list[ItemT], next_cursor: str | None) -> dict[str, Any]:
     return {"data": items, "has_more": next_cursor is not None, "next_cursor": next_cursor}
+
+
+def page_bytes(items: list[bytes], next_cursor: str | None) -> bytes:
+    """The same page as ``page_of`` for items that are already JSON."""
+    more = b"true" if next_cursor is not None else b"false"
+    return (
+        b'{"data":['
+        + b",".join(items)
+        + b'],"has_more":'
+        + more
+        + b',"next_cursor":'
+        + orjson.dumps(next_cursor)
+        + b"}"
+    )

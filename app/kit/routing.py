@@ -10,7 +10,7 @@ A failed commit becomes a problem response.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.params import Form
@@ -23,11 +23,14 @@ from app.kit.idempotency import finish_idempotent_request
 from app.kit.middleware import contains_nul
 from app.kit.problems import ProblemError
 
+T = TypeVar("T")
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(request: Request) -> Session:
-    """Dependency: the request's session (opened lazily by the route class)."""
+async def get_session(request: Request) -> Session:
+    """Dependency: the request's session. Creating it does no I/O (the connection is taken at
+    the first statement), so this runs on the event loop: no thread hop."""
     session: Session | None = getattr(request.state, "session", None)
     if session is None:
         session = request.app.state.db.session(write=request.method not in SAFE_METHODS)
@@ -36,8 +39,23 @@ def get_session(request: Request) -> Session:
 
 
 def _finish(session: Session, request: Request, response: Response) -> None:
-    finish_idempotent_request(session, request, response)
-    session.commit()
+    """Commit (storing an idempotent response first) and release the connection: one thread
+    hop for the whole end of a request."""
+    try:
+        finish_idempotent_request(session, request, response)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _discard(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
 
 
 class TransactionalRoute(APIRoute):
@@ -69,23 +87,37 @@ class TransactionalRoute(APIRoute):
             session: Session | None = getattr(request.state, "session", None)
             if session is None:
                 return response
+            request.state.session = None
+            if session.get_transaction() is None:
+                session.close()  # never used (e.g. credentials came from the cache): no I/O
+                return response
             try:
                 if response.status_code < 400:
                     await run_in_threadpool(_finish, session, request, response)
                 else:
-                    await run_in_threadpool(session.rollback)
+                    await run_in_threadpool(_discard, session)
             except IntegrityError as exc:
-                await _close(request, rollback=True)
                 raise ProblemError(
                     409, "conflict", "The change conflicts with the current state; retry."
                 ) from exc
-            except BaseException:
-                await _close(request, rollback=True)
-                raise
-            await _close(request, rollback=False)
             return response
 
         return handler
+
+
+async def run_read(request: Request, work: Callable[[Session], T]) -> T:
+    """Run a read-only unit of work with its own session in one thread hop: the session is
+    released in the same hop (a GET then costs a single hop, not one per step)."""
+    db = request.app.state.db
+
+    def _run() -> T:
+        session: Session = db.session(write=False)
+        try:
+            return work(session)
+        finally:
+            session.close()
+
+    return await run_in_threadpool(_run)
 
 
 async def _close(request: Request, *, rollback: bool) -> None:
@@ -93,12 +125,4 @@ async def _close(request: Request, *, rollback: bool) -> None:
     if session is None:
         return
     request.state.session = None
-
-    def _do() -> None:
-        try:
-            if rollback:
-                session.rollback()
-        finally:
-            session.close()
-
-    await run_in_threadpool(_do)
+    await run_in_threadpool(_discard, session)

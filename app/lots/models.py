@@ -110,5 +110,8 @@ class Lot(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[dt.datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The list item's fields that only an edit changes, as JSON text (app/lots/summary.py
+    # renders it on every ORM insert and update).
+    summary: Mapped[str] = mapped_column(Text, server_default="", deferred=True)
 
     __mapper_args__ = {"version_id_col": version}

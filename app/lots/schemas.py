@@ -6,14 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from app.geo import GeoError, normalise_country
 from app.grades.schemas import AssessmentOut, FamilyName, GradeIn
-from app.kit.schemas import LaxDate, RequestSchema, ResponseSchema
+from app.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.kit.schemas import LaxDate, RequestSchema, ResponseSchema, UTCDatetime
 from app.lots import codes
 from app.lots.models import LotStatus
 
@@ -469,43 +470,48 @@ class LotSummary(ResponseSchema):
     version: int
 
 
-def summary_dict(lot: Any) -> dict[str, Any]:
-    """The LotSummary of a lot as plain JSON-ready data (lists serialise it with orjson)."""
-    return {
-        "id": lot.id,
-        "organization_id": lot.organization_id,
-        "status": lot.status,
-        "title": lot.title,
-        "family": lot.family,
-        "polymer": lot.polymer,
-        "form": lot.form,
-        "color": lot.color,
-        "source": lot.source,
-        "dql": lot.dql,
-        "claimed_dql": lot.claimed_dql,
-        "quality_scheme": lot.quality_scheme,
-        "properties": {
-            "mfr_g_10min": lot.mfr_g_10min,
-            "mfr_temperature_c": lot.mfr_temperature_c,
-            "mfr_load_kg": lot.mfr_load_kg,
-            "density_g_cm3": lot.density_g_cm3,
-            "ash_pct": lot.ash_pct,
-            "moisture_pct": lot.moisture_pct,
-        },
-        "quantity_kg": lot.quantity_kg,
-        "available_kg": lot.available_kg,
-        "supply_type": lot.supply_type,
-        "location": {
-            "country": lot.country,
-            "postcode": lot.postcode,
-            "latitude": lot.latitude,
-            "longitude": lot.longitude,
-            "region_code": lot.region_code,
-            "approximate": lot.location_approximate,
-        },
-        "asking_price": money_out(lot.price_per_t_minor, lot.currency),
-        "certification_schemes": sorted({c.get("scheme", "") for c in lot.certifications or []}),
-        "posted_at": lot.posted_at,
-        "updated_at": lot.updated_at,
-        "version": lot.version,
-    }
+_Short = Annotated[str | None, Field(max_length=32)]
+_Kg = Annotated[float | None, Field(ge=0, le=1e9)]
+
+
+class LotListQuery(BaseModel):
+    """The query parameters of ``GET /v1/lots`` (validated in one call: app/kit/query.py)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    family: FamilyName | None = None
+    polymer: _Short = None
+    form: _Short = None
+    color: _Short = None
+    source: _Short = None
+    min_dql: Annotated[int | None, Field(ge=0, le=4)] = None
+    country: Annotated[str | None, Field(pattern=r"^[A-Z]{2}$")] = None
+    region: Annotated[
+        str | None, Field(pattern=r"^[A-Z]{2}[A-Z0-9]{0,3}$", description="NUTS prefix")
+    ] = None
+    min_available_kg: _Kg = None
+    supply_type: Literal["spot", "recurring"] | None = None
+    updated_since: UTCDatetime | None = None
+    mfr_min: _Kg = None
+    mfr_max: _Kg = None
+    mfr_temperature_c: Annotated[float | None, Field(ge=0, le=500)] = None
+    mfr_load_kg: Annotated[float | None, Field(ge=0, le=100)] = None
+    density_min: Annotated[float | None, Field(ge=0, le=25)] = None
+    density_max: Annotated[float | None, Field(ge=0, le=25)] = None
+    ash_max: Annotated[float | None, Field(ge=0, le=100)] = None
+    moisture_max: Annotated[float | None, Field(ge=0, le=100)] = None
+    status: Literal["active", "sold_out", "withdrawn", "any"] | None = None
+    mine: bool = Field(default=False, description="Only your own lots (all statuses by default)")
+    sort: Literal["newest", "oldest", "available_desc", "dql_desc", "updated"] = "newest"
+    view: Literal["summary", "full"] = Field(
+        default="summary",
+        description="summary (default): list items without grade and assessment; "
+        "full: the same documents as GET /v1/lots/{id}",
+    )
+    limit: int = Field(
+        default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size (1-100).", examples=[25]
+    )
+    cursor: Annotated[
+        str | None,
+        Field(max_length=512, description="Opaque cursor from a previous page's `next_cursor`."),
+    ] = None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import ColumnElement, Select, Table, bindparam, select
+from sqlalchemy.orm import Session
 
 from app.audit.service import record
 from app.auth.service import Principal
@@ -17,11 +18,13 @@ from app.geo import GeoError, resolve_location
 from app.grades import assess
 from app.grades.plausibility import measurement_value, quantity_warning, viscosity_quantity
 from app.kit.db import utcnow
-from app.kit.pagination import SortKey, paginate
+from app.kit.pagination import SortKey, after_params, cut_page, decode_cursor, paginate
 from app.kit.problems import ProblemError, not_found
+from app.kit.rawquery import CompiledQueries
 from app.lots import codes
 from app.lots.models import Lot, LotStatus
 from app.lots.schemas import LotCreate, LotUpdate, Money
+from app.lots.summary import render_item
 from app.matching.service import on_lots_changed
 
 # --- scoped statements ------------------------------------------------------------------------
@@ -35,6 +38,20 @@ def visible_lots() -> Select[Lot]:
 def lots_of(organization_id: str) -> Select[Lot]:
     """The owner's lots: the one scoped statement owner-only queries start from."""
     return select(Lot).where(Lot.organization_id == organization_id)
+
+
+# Plain rows (lists): the same two scopes on the Core table, free of ORM machinery.
+LOTS = cast(Table, Lot.__table__)
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+
+def visible_lot_rows(*columns: ColumnElement[Any]) -> Select[Any]:
+    return cast("Select[Any]", select(*columns).select_from(LOTS))
+
+
+def lot_rows_of(*columns: ColumnElement[Any]) -> Select[Any]:
+    """The owner's lots as rows; the organisation is the bound parameter ``org``."""
+    return visible_lot_rows(*columns).where(LOTS.c.organization_id == bindparam("org"))
 
 
 def get_visible_lot(session: Session, lot_id: str) -> Lot:
@@ -501,54 +518,50 @@ class LotFilters:
 
 
 SORTS: dict[str, SortKey] = {
-    "newest": SortKey("newest", (Lot.id,), descending=True),
-    "oldest": SortKey("oldest", (Lot.id,), descending=False),
-    "available_desc": SortKey("available_desc", (Lot.available_kg, Lot.id), descending=True),
-    "dql_desc": SortKey("dql_desc", (Lot.dql, Lot.id), descending=True),
-    "updated": SortKey("updated", (Lot.updated_at, Lot.id), descending=False),
+    "newest": SortKey("newest", (LOTS.c.id,), descending=True),
+    "oldest": SortKey("oldest", (LOTS.c.id,), descending=False),
+    "available_desc": SortKey("available_desc", (LOTS.c.available_kg, LOTS.c.id), descending=True),
+    "dql_desc": SortKey("dql_desc", (LOTS.c.dql, LOTS.c.id), descending=True),
+    "updated": SortKey("updated", (LOTS.c.updated_at, LOTS.c.id), descending=False),
 }
 
 
-def filtered(stmt: Select[Lot], f: LotFilters) -> Select[Lot]:
-    conds: list[Any] = []
-    if f.status:
-        conds.append(Lot.status == f.status)
-    for col, value in (
-        (Lot.family, f.family),
-        (Lot.polymer, f.polymer),
-        (Lot.form, f.form),
-        (Lot.color, f.color),
-        (Lot.source, f.source),
-        (Lot.country, f.country),
-        (Lot.supply_type, f.supply_type),
-        (Lot.mfr_temperature_c, f.mfr_temperature_c),
-        (Lot.mfr_load_kg, f.mfr_load_kg),
-    ):
+def filter_conditions(f: LotFilters) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    """The list filters as conditions on bound parameters, and the parameters' values. The
+    set of parameter names is the query's shape (app/kit/rawquery.py)."""
+    conds: list[ColumnElement[bool]] = []
+    params: dict[str, Any] = {}
+
+    def add(name: str, value: Any, col: ColumnElement[Any], op: Callable[..., Any]) -> None:
         if value is not None:
-            conds.append(col == value)
-    if f.min_dql is not None:
-        conds.append(Lot.dql >= f.min_dql)
-    if f.region:
-        conds.append(Lot.region_code.like(f"{f.region}%"))
-    if f.min_available_kg is not None:
-        conds.append(Lot.available_kg >= f.min_available_kg)
-    if f.updated_since is not None:
-        conds.append(Lot.updated_at >= f.updated_since)
-    for col, lo, hi in (
-        (Lot.mfr_g_10min, f.mfr_min, f.mfr_max),
-        (Lot.density_g_cm3, f.density_min, f.density_max),
-        (Lot.ash_pct, None, f.ash_max),
-        (Lot.moisture_pct, None, f.moisture_max),
-    ):
-        if lo is not None:
-            conds.append(col >= lo)
-        if hi is not None:
-            conds.append(col <= hi)
-    return stmt.where(*conds) if conds else stmt
+            conds.append(op(col, bindparam(name)))
+            params[name] = value
+
+    eq, ge, le = operator.eq, operator.ge, operator.le
+    add("status", f.status or None, LOTS.c.status, eq)
+    for name in ("family", "polymer", "form", "color", "source", "country", "supply_type"):
+        add(name, getattr(f, name), LOTS.c[name], eq)
+    add("mfr_temperature_c", f.mfr_temperature_c, LOTS.c.mfr_temperature_c, eq)
+    add("mfr_load_kg", f.mfr_load_kg, LOTS.c.mfr_load_kg, eq)
+    add("min_dql", f.min_dql, LOTS.c.dql, ge)
+    # the region is validated as [A-Z0-9]: no LIKE wildcards can come from the client
+    region = f"{f.region}%" if f.region else None
+    add("region", region, LOTS.c.region_code, lambda c, p: c.like(p))
+    add("min_available_kg", f.min_available_kg, LOTS.c.available_kg, ge)
+    add("updated_since", f.updated_since, LOTS.c.updated_at, ge)
+    add("mfr_min", f.mfr_min, LOTS.c.mfr_g_10min, ge)
+    add("mfr_max", f.mfr_max, LOTS.c.mfr_g_10min, le)
+    add("density_min", f.density_min, LOTS.c.density_g_cm3, ge)
+    add("density_max", f.density_max, LOTS.c.density_g_cm3, le)
+    add("ash_max", f.ash_max, LOTS.c.ash_pct, le)
+    add("moisture_max", f.moisture_max, LOTS.c.moisture_pct, le)
+    return conds, params
 
 
-# Columns a list summary never reads: not loaded at all (and never lazily, by mistake).
-_HEAVY = (Lot.grade, Lot.assessment, Lot.warnings, Lot.description, Lot.internal_notes)
+def filtered(stmt: SelectT, f: LotFilters) -> SelectT:
+    """``stmt`` (entities or rows of lots) narrowed by the list filters."""
+    conds, params = filter_conditions(f)
+    return stmt.where(*conds).params(params) if conds else stmt
 
 
 def list_lots(
@@ -559,10 +572,65 @@ def list_lots(
     sort: str,
     cursor: str | None,
     limit: int,
-    summary: bool = True,
 ) -> tuple[list[Lot], str | None]:
+    """A page of full lots (``view=full``)."""
     base = lots_of(principal.organization_id) if f.mine else visible_lots()
-    stmt = filtered(base, f)
-    if summary:
-        stmt = stmt.options(*(defer(col, raiseload=True) for col in _HEAVY))
-    return paginate(session, stmt, SORTS[sort], cursor=cursor, limit=limit)
+    return paginate(session, filtered(base, f), SORTS[sort], cursor=cursor, limit=limit)
+
+
+# A list item: the stored JSON plus the columns spliced into it and the sort keys.
+_ITEM_COLUMNS = (
+    LOTS.c.id,
+    LOTS.c.available_kg,
+    LOTS.c.dql,
+    LOTS.c.updated_at,
+    LOTS.c.status,
+    LOTS.c.version,
+    LOTS.c.summary,
+)
+# The sort key of an item row, per order (for the next cursor).
+_ITEM_KEYS: dict[str, Callable[[Any], Sequence[Any]]] = {
+    "newest": lambda r: (r[0],),
+    "oldest": lambda r: (r[0],),
+    "available_desc": lambda r: (r[1], r[0]),
+    "dql_desc": lambda r: (r[2], r[0]),
+    "updated": lambda r: (r[3], r[0]),
+}
+
+
+_PAGES = CompiledQueries()
+
+
+def list_lot_items(
+    session: Session,
+    principal: Principal,
+    f: LotFilters,
+    *,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[bytes], str | None]:
+    """A page of list items as JSON: one narrow query, compiled once per shape and run on the
+    session's connection (app/kit/rawquery.py), and the stored items (app/lots/summary.py)."""
+    order = SORTS[sort]
+    conds, params = filter_conditions(f)
+    if f.mine:
+        params["org"] = principal.organization_id
+    after: ColumnElement[bool] | None = None
+    if cursor:
+        after, after_values = after_params(order, decode_cursor(order, cursor))
+        params.update(after_values)
+    params["page_limit"] = limit + 1
+
+    def build() -> Select[Any]:
+        stmt = lot_rows_of(*_ITEM_COLUMNS) if f.mine else visible_lot_rows(*_ITEM_COLUMNS)
+        if after is not None:
+            conds.append(after)
+        columns = order.columns
+        by = [c.desc() if order.descending else c.asc() for c in columns]
+        return stmt.where(*conds).order_by(*by).limit(bindparam("page_limit"))
+
+    shape = (sort, f.mine, frozenset(params))
+    rows = _PAGES.rows(session, shape, build, params)
+    page, next_cursor = cut_page(list(rows), order, limit, _ITEM_KEYS[sort])
+    return [render_item(r[6], r[4], r[1], r[3], r[5]) for r in page], next_cursor

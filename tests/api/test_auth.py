@@ -178,3 +178,93 @@ def test_expired_access_token(client, manufacturer, db):
             row.expires_at = utcnow() - dt.timedelta(seconds=1)
     r = client.get("/v1/organizations/me", headers={"Authorization": f"Bearer {tok}"})
     assert r.status_code == 401
+
+
+# --- the per-worker credential cache ---------------------------------------------------------
+
+
+def _revoke_in_db(db, org_id: str) -> None:
+    """Revoke behind the API's back (as another worker would): this worker's cache still
+    holds the key until its TTL runs out or the cache is cleared."""
+    with db.transaction() as s:
+        key = s.query(ApiKey).filter_by(organization_id=org_id).one()
+        key.revoked_at = utcnow()
+
+
+def test_resolved_credentials_are_cached_for_the_ttl(client, app, recycler, db):
+    cache = app.state.credential_cache
+    assert cache.ttl == 5.0  # the documented default
+    assert client.get("/v1/organizations/me", headers=recycler.headers).status_code == 200
+    assert len(cache) == 1
+    _revoke_in_db(db, recycler.id)
+    # another worker revoked it: this one answers from its cache until the TTL runs out ...
+    assert client.get("/v1/organizations/me", headers=recycler.headers).status_code == 200
+    cache.clear()  # ... which clear() stands in for
+    assert client.get("/v1/organizations/me", headers=recycler.headers).status_code == 401
+
+
+def test_cache_entries_expire_after_the_ttl(client, app, recycler, db, monkeypatch):
+    import time
+
+    cache = app.state.credential_cache
+    assert client.get("/v1/organizations/me", headers=recycler.headers).status_code == 200
+    _revoke_in_db(db, recycler.id)
+    later = time.monotonic() + cache.ttl + 0.01
+    monkeypatch.setattr("app.auth.cache.time.monotonic", lambda: later)
+    assert client.get("/v1/organizations/me", headers=recycler.headers).status_code == 401
+
+
+def test_revocation_through_the_api_clears_the_cache_at_once(client, app, recycler, make_org):
+    other = make_org("recycler")
+    assert client.get("/v1/organizations/me", headers=other.headers).status_code == 200
+    me = client.get("/v1/api-keys", headers=recycler.headers).json()["data"][0]
+    assert client.delete(f"/v1/api-keys/{me['id']}", headers=recycler.headers).status_code == 200
+    assert len(app.state.credential_cache) == 0
+    assert client.get("/v1/api-keys", headers=recycler.headers).status_code == 401
+    assert client.get("/v1/organizations/me", headers=other.headers).status_code == 200
+
+
+def test_expiry_is_checked_on_every_cache_hit(client, app, recycler, db, monkeypatch):
+    with db.transaction() as s:
+        key = s.query(ApiKey).filter_by(organization_id=recycler.id).one()
+        key.expires_at = utcnow() + dt.timedelta(seconds=2)
+    assert client.get("/v1/organizations/me", headers=recycler.headers).status_code == 200
+    assert len(app.state.credential_cache) == 1
+    soon = utcnow() + dt.timedelta(seconds=3)
+    monkeypatch.setattr("app.auth.dependencies.utcnow", lambda: soon)
+    assert client.get("/v1/organizations/me", headers=recycler.headers).status_code == 401
+
+
+def test_unknown_tokens_are_never_cached(client, app):
+    for i in range(5):
+        h = {"Authorization": f"Bearer rcy_sk_unknown{i}"}
+        assert client.get("/v1/organizations/me", headers=h).status_code == 401
+    assert len(app.state.credential_cache) == 0
+
+
+def test_ttl_zero_turns_the_cache_off(recycler, db, database_url):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(database_url, auth_cache_seconds=0), db=db)
+    with TestClient(app) as c:
+        assert c.get("/v1/organizations/me", headers=recycler.headers).status_code == 200
+        assert len(app.state.credential_cache) == 0
+        _revoke_in_db(db, recycler.id)
+        assert c.get("/v1/organizations/me", headers=recycler.headers).status_code == 401
+
+
+def test_last_use_is_scheduled_once_per_interval_with_the_cache(client, app, recycler, db):
+    import app.auth.dependencies as deps
+
+    calls: list[str] = []
+    original = deps._touch
+    deps._touch = lambda db_, key_id, interval: calls.append(key_id)  # type: ignore[assignment]
+    try:
+        for _ in range(5):
+            assert client.get("/v1/organizations/me", headers=recycler.headers).status_code == 200
+    finally:
+        deps._touch = original
+    assert len(calls) == 1

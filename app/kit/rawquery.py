@@ -1,0 +1,107 @@
+"""Hot read paths: a Core statement compiled once per shape, run on the session's own DBAPI
+connection.
+
+SQLAlchemy already caches compiled SQL, but building the statement, computing its cache key
+and wrapping each result row cost more than the query itself for a small indexed page (about
+0.4 ms against 0.1 ms on SQLite; benchmarks/README.md). For the few queries that every client
+polls, ``CompiledQueries`` builds the statement only the first time a *shape* is seen (which
+filters are present, which order, cursor or not), keeps the SQL text, its parameter order
+and the bind processors of its parameters (UTC datetimes), and afterwards only processes the
+parameter values and executes. The connection is the session's, so the query sees the same
+transaction as the rest of the request (and the tests' rolled-back transactions).
+
+Values always travel as bound parameters, never in the SQL text.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    positional: tuple[str, ...] | None  # parameter names in order, for positional paramstyles
+    defaults: Mapping[str, Any]  # values embedded in the statement (e.g. OFFSET 0)
+    processors: Mapping[str, Callable[[Any], Any]]
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, result processor)
+
+
+class CompiledQueries:
+    def __init__(self, maxsize: int = 512) -> None:
+        self.maxsize = maxsize
+        self._cache: dict[tuple[str, Hashable], _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self, dialect: Dialect, build: Callable[[], Select[Any]]) -> _Compiled:
+        stmt = build()
+        compiled = stmt.compile(dialect=dialect)
+        processors: dict[str, Callable[[Any], Any]] = {}
+        for bind in compiled.binds.values():
+            proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                processors[bind.key] = proc
+        results = []
+        for i, column in enumerate(stmt.selected_columns):
+            rproc = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if rproc is not None:
+                results.append((i, rproc))
+        defaults = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+        positional = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return _Compiled(str(compiled), positional, defaults, processors, tuple(results))
+
+    def rows(
+        self,
+        session: Session,
+        shape: Hashable,
+        build: Callable[[], Select[Any]],
+        params: Mapping[str, Any],
+    ) -> Sequence[tuple[Any, ...]]:
+        """Run the statement ``build()`` makes for ``shape`` with ``params``: rows as tuples,
+        their values converted by the column types as SQLAlchemy would (UTC datetimes)."""
+        connection = session.connection()
+        dialect = connection.dialect
+        key = (dialect.name, shape)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(dialect, build)
+            with self._lock:
+                if len(self._cache) >= self.maxsize:
+                    self._cache.clear()
+                self._cache[key] = entry
+        values = {**entry.defaults, **params}
+        for name, proc in entry.processors.items():
+            if values.get(name) is not None:
+                values[name] = proc(values[name])
+        args: Any = [values[n] for n in entry.positional] if entry.positional else values
+        dbapi_error = dialect.loaded_dbapi.Error
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(entry.sql, args)
+            rows = cursor.fetchall()
+        except dbapi_error as exc:  # the same errors (and problem responses) as the ORM's
+            raise DBAPIError.instance(entry.sql, args, exc, dbapi_error, dialect=dialect) from exc
+        finally:
+            cursor.close()
+        if not entry.results:
+            return [tuple(r) for r in rows]
+        out = []
+        for r in rows:
+            row = list(r)
+            for i, rproc in entry.results:
+                row[i] = rproc(row[i])
+            out.append(tuple(row))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._cache)

@@ -1,0 +1,176 @@
+"""List items as stored JSON: a page of lots costs one narrow query and a few byte joins.
+
+A list item (``LotSummary``) is mostly made of fields that change only when the seller edits
+the lot. Those are rendered once, on write, into ``lots.summary`` (a JSON object as text). The
+four fields that move without an edit - ``status``, ``available_kg``, ``version`` and
+``updated_at``, changed by the guarded quantity statements of orders in plain SQL - stay
+columns and are spliced in when a page is read. So a list page never builds ORM objects,
+dictionaries or models per item, which is what made lists slow (benchmarks/README.md).
+
+Every ORM insert and update of a lot re-renders the stored part (mapper events below), so the
+service, the bulk path, the demo loader and test factories cannot forget it; the statements
+that bypass the ORM touch only the four spliced columns. ``render_static_row`` works on plain
+column values too, for the migration that fills existing rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapper
+
+from app.kit.db import utcnow
+from app.kit.ids import new_id
+from app.lots.models import Lot
+
+VOLATILE = ("status", "available_kg", "updated_at", "version")
+
+# Columns the stored part is rendered from (the migration selects exactly these).
+SOURCE_COLUMNS = (
+    "id",
+    "organization_id",
+    "title",
+    "family",
+    "polymer",
+    "form",
+    "color",
+    "source",
+    "dql",
+    "claimed_dql",
+    "quality_scheme",
+    "mfr_g_10min",
+    "mfr_temperature_c",
+    "mfr_load_kg",
+    "density_g_cm3",
+    "ash_pct",
+    "moisture_pct",
+    "quantity_kg",
+    "supply_type",
+    "country",
+    "postcode",
+    "latitude",
+    "longitude",
+    "region_code",
+    "location_approximate",
+    "price_per_t_minor",
+    "currency",
+    "certifications",
+    "posted_at",
+)
+
+
+def _money(minor: int | None, currency: str | None) -> dict[str, str] | None:
+    if minor is None or currency is None:
+        return None
+    return {"amount": f"{minor // 100}.{minor % 100:02d}", "currency": currency, "per": "t"}
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def render_static_row(row: Mapping[Any, Any]) -> str:
+    """The stored part of a list item (every LotSummary field but the volatile ones)."""
+    certifications = row["certifications"] or []
+    if isinstance(certifications, str | bytes):  # raw JSON text (migration on plain rows)
+        certifications = orjson.loads(certifications)
+    posted = row["posted_at"]
+    if isinstance(posted, str):
+        posted = dt.datetime.fromisoformat(posted)
+    item = {
+        "id": row["id"],
+        "organization_id": row["organization_id"],
+        "title": row["title"],
+        "family": row["family"],
+        "polymer": row["polymer"],
+        "form": row["form"],
+        "color": row["color"],
+        "source": row["source"],
+        "dql": row["dql"],
+        "claimed_dql": row["claimed_dql"],
+        "quality_scheme": row["quality_scheme"],
+        "properties": {
+            "mfr_g_10min": row["mfr_g_10min"],
+            "mfr_temperature_c": row["mfr_temperature_c"],
+            "mfr_load_kg": row["mfr_load_kg"],
+            "density_g_cm3": row["density_g_cm3"],
+            "ash_pct": row["ash_pct"],
+            "moisture_pct": row["moisture_pct"],
+        },
+        "quantity_kg": row["quantity_kg"],
+        "supply_type": row["supply_type"],
+        "location": {
+            "country": row["country"],
+            "postcode": row["postcode"],
+            "latitude": row["latitude"],
+            "longitude": row["longitude"],
+            "region_code": row["region_code"],
+            "approximate": bool(row["location_approximate"]),
+        },
+        "asking_price": _money(row["price_per_t_minor"], row["currency"]),
+        "certification_schemes": sorted({c.get("scheme", "") for c in certifications}),
+        "posted_at": _utc(posted),
+    }
+    return orjson.dumps(item, option=orjson.OPT_UTC_Z).decode()
+
+
+class _LotAsMapping(Mapping[str, Any]):
+    def __init__(self, lot: Lot) -> None:
+        self.lot = lot
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self.lot, key)
+
+    def __iter__(self) -> Any:
+        return iter(SOURCE_COLUMNS)
+
+    def __len__(self) -> int:
+        return len(SOURCE_COLUMNS)
+
+
+def render_static(lot: Lot) -> str:
+    return render_static_row(_LotAsMapping(lot))
+
+
+def render_item(
+    static: str, status: str, available_kg: float, updated_at: dt.datetime, version: int
+) -> bytes:
+    """One list item: the stored part with the volatile fields spliced in."""
+    tail = orjson.dumps(
+        {
+            "status": status,
+            "available_kg": available_kg,
+            "updated_at": _utc(updated_at),
+            "version": version,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+    return static.encode()[:-1] + b"," + tail[1:]
+
+
+def _fill(_mapper: Mapper[Lot], _connection: Connection, lot: Lot) -> None:
+    # Python-side column defaults are applied after this hook: set the ones the item shows.
+    if lot.id is None:
+        lot.id = new_id("lot")
+    if lot.posted_at is None:
+        lot.posted_at = utcnow()
+    if lot.dql is None:
+        lot.dql = 0
+    if lot.location_approximate is None:
+        lot.location_approximate = False
+    if lot.certifications is None:
+        lot.certifications = []
+    lot.summary = render_static(lot)
+
+
+def _refill(_mapper: Mapper[Lot], _connection: Connection, lot: Lot) -> None:
+    lot.summary = render_static(lot)
+
+
+event.listen(Lot, "before_insert", _fill)
+event.listen(Lot, "before_update", _refill)
