@@ -37,6 +37,8 @@ METHODS = [
     "adida",
     "imapa",
     "global_gbm",
+    "ses",
+    "top_down",
     DEFAULT_MODEL_NAME,
 ]
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from forecasting.dataset import FloatArray, SeriesPanel
@@ -77,12 +78,38 @@ class PointPrediction:
 
 @dataclass
 class Calibration:
-    """Per-horizon-step conformal offsets (in units of the series scale)."""
+    """Conformal offsets per series group and horizon step (in units of the series scale).
 
-    widen: FloatArray  # (horizon,) added to hi and subtracted from lo
-    median_shift: FloatArray  # (horizon,) median scaled signed residual
+    Arrays are (n_groups, horizon); with ``conformal_groups=False`` there is one group.
+    """
+
+    lower: FloatArray  # subtracted (x scale) from lo
+    upper: FloatArray  # added (x scale) to hi
+    median_shift: FloatArray  # median scaled signed residual
     n_scores: int
     coverage: float
+
+    @property
+    def widen(self) -> FloatArray:
+        """Symmetric widening of the first group (the two offsets agree when symmetric)."""
+        return np.asarray(np.maximum(self.lower[0], self.upper[0]), dtype=np.float64)
+
+
+INTERVALS = ("symmetric", "asymmetric")
+CLASS_WINDOW = 26
+CLASS_EDGES: tuple[float, ...] = (0.2, 0.76)
+
+
+def intermittency_class(
+    values: FloatArray, window: int = CLASS_WINDOW, edges: tuple[float, ...] = CLASS_EDGES
+) -> npt.NDArray[np.intp]:
+    """Class index per series: share of non-zero periods in the last ``window`` periods,
+    binned by ``edges`` (0 = sparsest). The default edges give "sparse" (< 20 % non-zero),
+    "intermittent" and "regular" (>= 76 %, i.e. the Syntetos-Boylan ADI cut-off 1.32)."""
+    if values.shape[1] == 0:
+        return np.zeros(values.shape[0], dtype=np.intp)
+    share = (values[:, -window:] > 0).mean(axis=1)
+    return np.asarray(np.digitize(share, np.asarray(edges, dtype=np.float64)), dtype=np.intp)
 
 
 def series_scale(values: FloatArray) -> FloatArray:
@@ -135,15 +162,25 @@ class Forecaster(ABC):
         coverage: float = 0.8,
         calibration_origins: int = 8,
         calibrate: bool = True,
+        interval: str = "symmetric",
+        conformal_groups: bool = False,
+        min_group_scores: int = 100,
     ) -> None:
         if horizon < 1:
             raise InvalidParameterError(f"horizon must be at least 1, got {horizon}")
         if not 0.0 < coverage < 1.0:
             raise InvalidParameterError(f"coverage must be in (0, 1), got {coverage}")
+        if interval not in INTERVALS:
+            raise InvalidParameterError(
+                f"interval must be one of {', '.join(INTERVALS)}, got {interval!r}"
+            )
         self.horizon = horizon
         self.coverage = coverage
         self.calibration_origins = calibration_origins
         self.calibrate = calibrate
+        self.interval = interval
+        self.conformal_groups = conformal_groups
+        self.min_group_scores = min_group_scores
         self.calibration_: Calibration | None = None
         self.panel_: SeriesPanel | None = None
         self.scale_: FloatArray | None = None
@@ -165,6 +202,9 @@ class Forecaster(ABC):
             "coverage": self.coverage,
             "calibration_origins": self.calibration_origins,
             "calibrate": self.calibrate,
+            "interval": self.interval,
+            "conformal_groups": self.conformal_groups,
+            "min_group_scores": self.min_group_scores,
         }
 
     def clone(self) -> Self:
@@ -232,38 +272,94 @@ class Forecaster(ABC):
         origins = self.calibration_origin_indices(panel)
         if not origins:
             return None
+        preds = self.backcast(panel, self.horizon, origins)
+        return self._calibration_from(panel, origins, preds)
+
+    def _groups(self, values: FloatArray) -> npt.NDArray[np.intp]:
+        """Conformal group of each series given its history ``values`` (one group if off)."""
+        if not self.conformal_groups:
+            return np.zeros(values.shape[0], dtype=np.intp)
+        return intermittency_class(values)
+
+    @property
+    def n_groups(self) -> int:
+        return len(CLASS_EDGES) + 1 if self.conformal_groups else 1
+
+    def _calibration_from(
+        self, panel: SeriesPanel, origins: list[int], preds: list[PointPrediction]
+    ) -> Calibration:
+        """Conformal offsets from point forecasts ``preds`` made at ``origins`` of ``panel``.
+
+        Symmetric: the ``coverage`` quantile of ``max(lo - y, y - hi) / scale``. Asymmetric:
+        the ``(1 + coverage) / 2`` quantiles of ``(lo - y) / scale`` and ``(y - hi) / scale``
+        separately (two one-sided intervals). With ``conformal_groups`` the quantiles are taken
+        per intermittency class of the series as of each origin (Mondrian conformal); a group
+        with fewer than ``min_group_scores`` scores at a step uses the pooled value.
+        """
         assert self.scale_ is not None
         h = self.horizon
-        preds = self.backcast(panel, h, origins)
+        g_count = self.n_groups
         scale = self.scale_[:, None]
-        scores: list[list[FloatArray]] = [[] for _ in range(h)]
+        # per step: lists of (score_lo, score_hi, signed, group) arrays
+        lo_s: list[list[FloatArray]] = [[] for _ in range(h)]
+        hi_s: list[list[FloatArray]] = [[] for _ in range(h)]
         signed: list[list[FloatArray]] = [[] for _ in range(h)]
+        groups: list[list[npt.NDArray[np.intp]]] = [[] for _ in range(h)]
         for o, pp in zip(origins, preds, strict=True):
             actual = panel.values[:, o : o + h]
             steps = actual.shape[1]
             lo = pp.lo if pp.lo is not None else pp.mean
             hi = pp.hi if pp.hi is not None else pp.mean
             mid = pp.mid if pp.mid is not None else pp.mean
-            sc = np.maximum(lo[:, :steps] - actual, actual - hi[:, :steps]) / scale
+            s_lo = (lo[:, :steps] - actual) / scale
+            s_hi = (actual - hi[:, :steps]) / scale
             sg = (actual - mid[:, :steps]) / scale
+            grp = self._groups(panel.values[:, :o])
             for j in range(steps):
-                scores[j].append(sc[:, j])
+                lo_s[j].append(s_lo[:, j])
+                hi_s[j].append(s_hi[:, j])
                 signed[j].append(sg[:, j])
-        widen = np.zeros(h)
-        shift = np.zeros(h)
+                groups[j].append(grp)
+        lower = np.zeros((g_count, h))
+        upper = np.zeros((g_count, h))
+        shift = np.zeros((g_count, h))
         n_scores = 0
+        level = (1.0 + self.coverage) / 2.0
         for j in range(h):
             # steps beyond the calibrated range reuse the last calibrated step
             src = j
-            while src > 0 and not scores[src]:
+            while src > 0 and not lo_s[src]:
                 src -= 1
-            s = np.concatenate(scores[src]) if scores[src] else np.zeros(1)
-            g = np.concatenate(signed[src]) if signed[src] else np.zeros(1)
-            n_scores += s.size if src == j else 0
-            widen[j] = conformal_quantile(s, self.coverage)
-            shift[j] = float(np.median(g))
+            if not lo_s[src]:
+                continue
+            a = np.concatenate(lo_s[src])
+            b = np.concatenate(hi_s[src])
+            sg_all = np.concatenate(signed[src])
+            grp_all = np.concatenate(groups[src])
+            n_scores += a.size if src == j else 0
+
+            def offsets(a: FloatArray, b: FloatArray) -> tuple[float, float]:
+                if self.interval == "asymmetric":
+                    return conformal_quantile(a, level), conformal_quantile(b, level)
+                w = conformal_quantile(np.maximum(a, b), self.coverage)
+                return w, w
+
+            pooled = offsets(a, b)
+            pooled_shift = float(np.median(sg_all))
+            for g in range(g_count):
+                sel = grp_all == g
+                if g_count > 1 and int(sel.sum()) >= self.min_group_scores:
+                    lower[g, j], upper[g, j] = offsets(a[sel], b[sel])
+                    shift[g, j] = float(np.median(sg_all[sel]))
+                else:
+                    lower[g, j], upper[g, j] = pooled
+                    shift[g, j] = pooled_shift
         return Calibration(
-            widen=widen, median_shift=shift, n_scores=n_scores, coverage=self.coverage
+            lower=lower,
+            upper=upper,
+            median_shift=shift,
+            n_scores=n_scores,
+            coverage=self.coverage,
         )
 
     def predict(self, horizon: int | None = None) -> Forecast:
@@ -286,11 +382,12 @@ class Forecaster(ABC):
         scale = self.scale_[:, None]
         cal = self.calibration_
         if cal is not None:
-            steps = np.minimum(np.arange(h), cal.widen.size - 1)
-            w = cal.widen[steps][None, :]
-            p10 = lo - w * scale
-            p90 = hi + w * scale
-            p50 = mid if mid is not None else mean + cal.median_shift[steps][None, :] * scale
+            steps = np.minimum(np.arange(h), cal.lower.shape[1] - 1)
+            grp = self._groups(self.panel_.values)[:, None]
+            p10 = lo - cal.lower[grp, steps[None, :]] * scale
+            p90 = hi + cal.upper[grp, steps[None, :]] * scale
+            shift = cal.median_shift[grp, steps[None, :]]
+            p50 = mid if mid is not None else mean + shift * scale
         else:
             p10, p90 = lo, hi
             p50 = mid if mid is not None else mean

@@ -11,6 +11,11 @@
   applies simple exponential smoothing (SES) and spreads the bucket forecast evenly.
 * :class:`IMAPA` averages the ADIDA forecasts of every aggregation level from 1 to the mean
   inter-demand interval.
+* :class:`SES` is the local-level model (simple exponential smoothing of every period, zeros
+  included), the usual benchmark for smooth series.
+* :class:`TopDown` forecasts the panel total (mean of its last ``level_window`` periods) and
+  splits it by each series' share of the panel over the last ``share_window`` periods: the
+  level comes from the whole panel (little noise), the split from a longer window.
 
 Smoothing constants are chosen per series from a small grid by in-sample one-step squared
 error on the training window only. Sizes/intervals start from their training-window means.
@@ -24,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forecasting.dataset import FloatArray, SeriesPanel
+from forecasting.errors import InvalidParameterError
 from forecasting.models.base import Forecaster, PointPrediction
 
 ALPHA_GRID: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3)
@@ -281,3 +287,46 @@ class IMAPA(ADIDA):
         cum = np.cumsum(by_level, axis=1)
         self._level = cum[np.arange(panel.n_series), levels - 1] / levels
         self._level[panel.values.sum(axis=1) == 0] = 0.0
+
+
+class SES(Forecaster):
+    """Simple exponential smoothing (local level), alpha per series from :data:`SES_GRID`."""
+
+    name = "ses"
+
+    def _fit_point(self, panel: SeriesPanel) -> None:
+        self._level = ses_level(panel.values)
+
+    def _predict_point(self, horizon: int) -> PointPrediction:
+        return PointPrediction(mean=_repeat(self._level, horizon))
+
+
+class TopDown(Forecaster):
+    """Series share of the panel (``share_window``) x recent panel level (``level_window``)."""
+
+    name = "top_down"
+
+    def __init__(self, *, share_window: int = 26, level_window: int = 13, **kw: Any) -> None:
+        super().__init__(**kw)
+        if share_window < 1 or level_window < 1:
+            raise InvalidParameterError("share_window and level_window must be at least 1")
+        self.share_window = share_window
+        self.level_window = level_window
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **super().params(),
+            "share_window": self.share_window,
+            "level_window": self.level_window,
+        }
+
+    def _fit_point(self, panel: SeriesPanel) -> None:
+        x = panel.values
+        recent = x[:, -self.share_window :].sum(axis=1)
+        total = float(recent.sum())
+        share = recent / total if total > 0 else np.zeros(x.shape[0])
+        w = min(self.level_window, x.shape[1])
+        self._level = share * float(x[:, -w:].sum()) / w
+
+    def _predict_point(self, horizon: int) -> PointPrediction:
+        return PointPrediction(mean=_repeat(self._level, horizon))

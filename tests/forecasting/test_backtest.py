@@ -34,9 +34,30 @@ def corrupt_after(panel: SeriesPanel, origin: int, seed: int = 7) -> SeriesPanel
     )
 
 
+def small_inner_default() -> Combination:
+    """Like the default model: inner-validated weights, grouped conformal intervals."""
+    return Combination(
+        [GlobalGBM(max_iter=15, quantile_iter=8, quantile_levels=(0.5,)), TSB(), IMAPA()],
+        name="inner_small",
+        quantile_source="global_gbm",
+        source_interval=False,
+        weighting="inner",
+        conformal_groups=True,
+        calibration_origins=4,
+    )
+
+
 def test_no_future_data_leaks_into_any_method(panel: SeriesPanel) -> None:
     origin = panel.n_periods - 8
-    methods = [Naive(), Zero(), CrostonSBA(), TSB(), IMAPA(), small_default()]
+    methods = [
+        Naive(),
+        Zero(),
+        CrostonSBA(),
+        TSB(),
+        IMAPA(),
+        small_default(),
+        small_inner_default(),
+    ]
     clean = rolling_origin(panel, methods, 4, [origin], keep_forecasts=True)
     dirty = rolling_origin(corrupt_after(panel, origin), methods, 4, [origin], keep_forecasts=True)
     for name, fcs in clean.forecasts.items():

@@ -277,4 +277,5 @@ def test_predict_with_known_supply_floor(tmp_path: Path, csv_file: Path) -> None
         & (floored["period_start"] == "2024-06-10")
     )
     assert (floored.loc[hit, ["mean", "p10", "p50", "p90"]] == 1000).all().all()
-    pd.testing.assert_frame_equal(floored[~hit], plain[~hit])
+    # values compared, not dtypes: with %.6g a column of whole numbers reads back as int
+    pd.testing.assert_frame_equal(floored[~hit], plain[~hit], check_dtype=False)
