@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     oauth_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=720)
     api_key_touch_interval_seconds: int = Field(default=60, ge=0)
+    inline_read_budget_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=50,
+        description="SQLite only: hot list reads run on the event loop while they take less "
+        "than this; a slower statement is interrupted and re-run on a thread (0: always a "
+        "thread).",
+    )
     auth_cache_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -12,6 +12,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.scopes import ALL_SCOPES
 from app.auth.service import create_api_key
-from app.kit.db import Database, make_engine
+from app.kit.db import Database, RawConnection, make_engine, sqlite_time_budget
 from app.kit.migrations import upgrade
 from app.main import create_app
 from app.orgs.models import OrgRole
@@ -100,6 +101,13 @@ class BoundDatabase(Database):
             join_transaction_mode="create_savepoint",
             expire_on_commit=False,
         )
+
+    @contextmanager
+    def raw_read(self, *, budget_s: float | None = None) -> Iterator[RawConnection]:
+        # the test's own connection: raw reads see the test's uncommitted rows
+        conn = RawConnection(self.connection.connection.dbapi_connection, self.engine.dialect)
+        with sqlite_time_budget(conn, budget_s):
+            yield conn
 
     def dispose(self) -> None:
         pass

@@ -9,8 +9,10 @@ run concurrently thanks to WAL mode.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -109,6 +111,36 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
     return create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
 
 
+@dataclass
+class RawConnection:
+    dbapi: Any
+    dialect: Dialect
+    interrupted: bool = False  # the time budget of ``raw_read`` ran out mid-statement
+
+
+@contextmanager
+def sqlite_time_budget(conn: RawConnection, seconds: float | None) -> Iterator[None]:
+    """Interrupt a SQLite statement that runs longer than ``seconds`` (it then raises
+    ``OperationalError: interrupted`` and ``conn.interrupted`` is set)."""
+    if seconds is None or conn.dialect.name != "sqlite":
+        yield
+        return
+    deadline = time.perf_counter() + seconds
+    clock = time.perf_counter
+
+    def check() -> int:
+        if clock() > deadline:
+            conn.interrupted = True
+            return 1
+        return 0
+
+    conn.dbapi.set_progress_handler(check, 500)
+    try:
+        yield
+    finally:
+        conn.dbapi.set_progress_handler(None, 0)
+
+
 class Database:
     """Owns the engines and hands out sessions: a write session or a read session."""
 
@@ -139,6 +171,19 @@ class Database:
 
     def session(self, *, write: bool) -> Session:
         return (self._write if write else self._read)()
+
+    @contextmanager
+    def raw_read(self, *, budget_s: float | None = None) -> Iterator[RawConnection]:
+        """A pooled DBAPI connection for single-statement reads on hot paths: no session, and
+        on SQLite no explicit BEGIN/ROLLBACK pair (one statement is its own snapshot).
+        ``budget_s`` interrupts a SQLite statement that takes longer (sqlite_time_budget)."""
+        proxied = self.engine.raw_connection()
+        try:
+            conn = RawConnection(proxied.dbapi_connection, self.engine.dialect)
+            with sqlite_time_budget(conn, budget_s):
+                yield conn
+        finally:
+            proxied.close()  # back to the pool (which rolls back anything left open)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import Query, Request, Response
@@ -118,6 +119,11 @@ def after_params(
     return _after(sort, binds), {b.key: v for b, v in zip(binds, values, strict=True)}
 
 
+def after_values(sort: SortKey, values: Sequence[Any]) -> dict[str, Any]:
+    """The parameter values ``after_params`` binds (none without a cursor)."""
+    return {f"after_{i}": v for i, v in enumerate(values)}
+
+
 def paginate(
     session: Session,
     stmt: Select[Any],
@@ -154,8 +160,10 @@ def cut_page(
 def set_link_header(request: Request, response: Response, next_cursor: str | None) -> None:
     if next_cursor is None:
         return
-    url = request.url.include_query_params(cursor=next_cursor)
-    response.headers["Link"] = f'<{url}>; rel="next"'
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    query.append(("cursor", next_cursor))
+    base = str(request.url).partition("?")[0]
+    response.headers["Link"] = f'<{base}?{urlencode(query)}>; rel="next"'
 
 
 def page_of(items: list[ItemT], next_cursor: str | None) -> dict[str, Any]:

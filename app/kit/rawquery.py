@@ -1,5 +1,4 @@
-"""Hot read paths: a Core statement compiled once per shape, run on the session's own DBAPI
-connection.
+"""Hot read paths: a Core statement compiled once per shape, run on a raw DBAPI connection.
 
 SQLAlchemy already caches compiled SQL, but building the statement, computing its cache key
 and wrapping each result row cost more than the query itself for a small indexed page (about
@@ -7,8 +6,8 @@ and wrapping each result row cost more than the query itself for a small indexed
 polls, ``CompiledQueries`` builds the statement only the first time a *shape* is seen (which
 filters are present, which order, cursor or not), keeps the SQL text, its parameter order
 and the bind processors of its parameters (UTC datetimes), and afterwards only processes the
-parameter values and executes. The connection is the session's, so the query sees the same
-transaction as the rest of the request (and the tests' rolled-back transactions).
+parameter values and executes, on a connection from ``Database.raw_read`` (one statement, no
+session, no BEGIN/ROLLBACK round on SQLite; in tests, the test's own connection).
 
 Values always travel as bound parameters, never in the SQL text.
 """
@@ -18,12 +17,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+
+from app.kit.db import RawConnection
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,14 @@ class CompiledQueries:
 
     def rows(
         self,
-        session: Session,
+        conn: RawConnection,
         shape: Hashable,
         build: Callable[[], Select[Any]],
         params: Mapping[str, Any],
     ) -> Sequence[tuple[Any, ...]]:
         """Run the statement ``build()`` makes for ``shape`` with ``params``: rows as tuples,
         their values converted by the column types as SQLAlchemy would (UTC datetimes)."""
-        connection = session.connection()
-        dialect = connection.dialect
+        dialect = conn.dialect
         key = (dialect.name, shape)
         entry = self._cache.get(key)
         if entry is None:
@@ -85,7 +84,7 @@ class CompiledQueries:
                 values[name] = proc(values[name])
         args: Any = [values[n] for n in entry.positional] if entry.positional else values
         dbapi_error = dialect.loaded_dbapi.Error
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = conn.dbapi.cursor()
         try:
             cursor.execute(entry.sql, args)
             rows = cursor.fetchall()
@@ -94,7 +93,7 @@ class CompiledQueries:
         finally:
             cursor.close()
         if not entry.results:
-            return [tuple(r) for r in rows]
+            return cast("list[tuple[Any, ...]]", rows)  # the drivers return tuples
         out = []
         for r in rows:
             row = list(r)

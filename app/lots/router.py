@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.dependencies import Idempotent, LotsReader, LotsWriter
 from app.grades.aas import build_submodel
+from app.kit.db import RawConnection
 from app.kit.etag import (
     IfMatchHeader,
     check_if_match,
@@ -23,7 +24,7 @@ from app.kit.pagination import (
 )
 from app.kit.problems import ProblemError, problem_responses
 from app.kit.query import query_model
-from app.kit.routing import TransactionalRoute, get_session, run_read
+from app.kit.routing import TransactionalRoute, get_session, run_raw_read, run_read
 from app.lots import service
 from app.lots.models import Lot
 from app.lots.schemas import (
@@ -144,15 +145,18 @@ async def list_lots(request: Request, principal: LotsReader, q: LotQueryDep) -> 
         items = [_view(lot, org).model_dump(mode="json") for lot in lots]
         return orjson.dumps(page_of(items, next_cursor), option=orjson.OPT_UTC_Z), next_cursor
 
-    def summary_page(session: Session) -> tuple[bytes, str | None]:
+    def summary_page(conn: RawConnection) -> tuple[bytes, str | None]:
         # Stored JSON items (app/lots/summary.py): no per-item objects at all. The response
         # model documents the shape; the contract tests check real responses against it.
         items, next_cursor = service.list_lot_items(
-            session, principal, filters, sort=q.sort, cursor=q.cursor, limit=q.limit
+            conn, principal, filters, sort=q.sort, cursor=q.cursor, limit=q.limit
         )
         return page_bytes(items, next_cursor), next_cursor
 
-    body, next_cursor = await run_read(request, full_page if q.view == "full" else summary_page)
+    if q.view == "full":
+        body, next_cursor = await run_read(request, full_page)
+    else:
+        body, next_cursor = await run_raw_read(request, summary_page)
     out = Response(body, media_type="application/json")
     set_link_header(request, out, next_cursor)
     return out

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, select
+from sqlalchemy import ColumnElement, Select, String, Table, bindparam, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
@@ -17,14 +17,21 @@ from app.documents.models import Document
 from app.geo import GeoError, resolve_location
 from app.grades import assess
 from app.grades.plausibility import measurement_value, quantity_warning, viscosity_quantity
-from app.kit.db import utcnow
-from app.kit.pagination import SortKey, after_params, cut_page, decode_cursor, paginate
+from app.kit.db import RawConnection, utcnow
+from app.kit.pagination import (
+    SortKey,
+    after_params,
+    after_values,
+    cut_page,
+    decode_cursor,
+    paginate,
+)
 from app.kit.problems import ProblemError, not_found
 from app.kit.rawquery import CompiledQueries
 from app.lots import codes
 from app.lots.models import Lot, LotStatus
 from app.lots.schemas import LotCreate, LotUpdate, Money
-from app.lots.summary import render_item
+from app.lots.summary import render_item, stored_datetime
 from app.matching.service import on_lots_changed
 
 # --- scoped statements ------------------------------------------------------------------------
@@ -526,42 +533,56 @@ SORTS: dict[str, SortKey] = {
 }
 
 
-def filter_conditions(f: LotFilters) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
-    """The list filters as conditions on bound parameters, and the parameters' values. The
-    set of parameter names is the query's shape (app/kit/rawquery.py)."""
-    conds: list[ColumnElement[bool]] = []
+def _like(col: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return col.like(value)
+
+
+_EQ, _GE, _LE = operator.eq, operator.ge, operator.le
+# (parameter, LotFilters field, column, comparison): each filter is a bound parameter, so the
+# set of parameter names present is the query's shape (app/kit/rawquery.py).
+_FILTERS: tuple[tuple[str, str, ColumnElement[Any], Callable[..., Any]], ...] = (
+    ("status", "status", LOTS.c.status, _EQ),
+    *((n, n, LOTS.c[n], _EQ) for n in ("family", "polymer", "form", "color", "source")),
+    ("country", "country", LOTS.c.country, _EQ),
+    ("supply_type", "supply_type", LOTS.c.supply_type, _EQ),
+    ("mfr_temperature_c", "mfr_temperature_c", LOTS.c.mfr_temperature_c, _EQ),
+    ("mfr_load_kg", "mfr_load_kg", LOTS.c.mfr_load_kg, _EQ),
+    ("min_dql", "min_dql", LOTS.c.dql, _GE),
+    ("region", "region", LOTS.c.region_code, _like),
+    ("min_available_kg", "min_available_kg", LOTS.c.available_kg, _GE),
+    ("updated_since", "updated_since", LOTS.c.updated_at, _GE),
+    ("mfr_min", "mfr_min", LOTS.c.mfr_g_10min, _GE),
+    ("mfr_max", "mfr_max", LOTS.c.mfr_g_10min, _LE),
+    ("density_min", "density_min", LOTS.c.density_g_cm3, _GE),
+    ("density_max", "density_max", LOTS.c.density_g_cm3, _LE),
+    ("ash_max", "ash_max", LOTS.c.ash_pct, _LE),
+    ("moisture_max", "moisture_max", LOTS.c.moisture_pct, _LE),
+)
+
+
+def filter_params(f: LotFilters) -> dict[str, Any]:
+    """The bound values of the list filters that are set."""
     params: dict[str, Any] = {}
-
-    def add(name: str, value: Any, col: ColumnElement[Any], op: Callable[..., Any]) -> None:
-        if value is not None:
-            conds.append(op(col, bindparam(name)))
+    for name, field, _col, _op in _FILTERS:
+        value = getattr(f, field)
+        if value is not None and value != "":
             params[name] = value
+    if "region" in params:
+        # validated as [A-Z0-9] by the API: no LIKE wildcards can come from the client
+        params["region"] = f"{params['region']}%"
+    return params
 
-    eq, ge, le = operator.eq, operator.ge, operator.le
-    add("status", f.status or None, LOTS.c.status, eq)
-    for name in ("family", "polymer", "form", "color", "source", "country", "supply_type"):
-        add(name, getattr(f, name), LOTS.c[name], eq)
-    add("mfr_temperature_c", f.mfr_temperature_c, LOTS.c.mfr_temperature_c, eq)
-    add("mfr_load_kg", f.mfr_load_kg, LOTS.c.mfr_load_kg, eq)
-    add("min_dql", f.min_dql, LOTS.c.dql, ge)
-    # the region is validated as [A-Z0-9]: no LIKE wildcards can come from the client
-    region = f"{f.region}%" if f.region else None
-    add("region", region, LOTS.c.region_code, lambda c, p: c.like(p))
-    add("min_available_kg", f.min_available_kg, LOTS.c.available_kg, ge)
-    add("updated_since", f.updated_since, LOTS.c.updated_at, ge)
-    add("mfr_min", f.mfr_min, LOTS.c.mfr_g_10min, ge)
-    add("mfr_max", f.mfr_max, LOTS.c.mfr_g_10min, le)
-    add("density_min", f.density_min, LOTS.c.density_g_cm3, ge)
-    add("density_max", f.density_max, LOTS.c.density_g_cm3, le)
-    add("ash_max", f.ash_max, LOTS.c.ash_pct, le)
-    add("moisture_max", f.moisture_max, LOTS.c.moisture_pct, le)
-    return conds, params
+
+def filter_conditions(names: Iterable[str]) -> list[ColumnElement[bool]]:
+    """The conditions for the filter parameters ``names`` (in a fixed order)."""
+    present = set(names)
+    return [op(col, bindparam(name)) for name, _f, col, op in _FILTERS if name in present]
 
 
 def filtered(stmt: SelectT, f: LotFilters) -> SelectT:
     """``stmt`` (entities or rows of lots) narrowed by the list filters."""
-    conds, params = filter_conditions(f)
-    return stmt.where(*conds).params(params) if conds else stmt
+    params = filter_params(f)
+    return stmt.where(*filter_conditions(params)).params(params) if params else stmt
 
 
 def list_lots(
@@ -583,7 +604,7 @@ _ITEM_COLUMNS = (
     LOTS.c.id,
     LOTS.c.available_kg,
     LOTS.c.dql,
-    LOTS.c.updated_at,
+    type_coerce(LOTS.c.updated_at, String).label("updated_at"),  # as stored: see render_item
     LOTS.c.status,
     LOTS.c.version,
     LOTS.c.summary,
@@ -594,7 +615,7 @@ _ITEM_KEYS: dict[str, Callable[[Any], Sequence[Any]]] = {
     "oldest": lambda r: (r[0],),
     "available_desc": lambda r: (r[1], r[0]),
     "dql_desc": lambda r: (r[2], r[0]),
-    "updated": lambda r: (r[3], r[0]),
+    "updated": lambda r: (stored_datetime(r[3]), r[0]),
 }
 
 
@@ -602,7 +623,7 @@ _PAGES = CompiledQueries()
 
 
 def list_lot_items(
-    session: Session,
+    conn: RawConnection,
     principal: Principal,
     f: LotFilters,
     *,
@@ -613,24 +634,22 @@ def list_lot_items(
     """A page of list items as JSON: one narrow query, compiled once per shape and run on the
     session's connection (app/kit/rawquery.py), and the stored items (app/lots/summary.py)."""
     order = SORTS[sort]
-    conds, params = filter_conditions(f)
+    params = filter_params(f)
+    names = tuple(params)
     if f.mine:
         params["org"] = principal.organization_id
-    after: ColumnElement[bool] | None = None
-    if cursor:
-        after, after_values = after_params(order, decode_cursor(order, cursor))
-        params.update(after_values)
+    after: Sequence[Any] = decode_cursor(order, cursor) if cursor else ()
+    params.update(after_values(order, after))
     params["page_limit"] = limit + 1
 
-    def build() -> Select[Any]:
+    def build() -> Select[Any]:  # only for a shape not seen before
         stmt = lot_rows_of(*_ITEM_COLUMNS) if f.mine else visible_lot_rows(*_ITEM_COLUMNS)
-        if after is not None:
-            conds.append(after)
-        columns = order.columns
-        by = [c.desc() if order.descending else c.asc() for c in columns]
+        conds = filter_conditions(names)
+        if after:
+            conds.append(after_params(order, after)[0])
+        by = [c.desc() if order.descending else c.asc() for c in order.columns]
         return stmt.where(*conds).order_by(*by).limit(bindparam("page_limit"))
 
-    shape = (sort, f.mine, frozenset(params))
-    rows = _PAGES.rows(session, shape, build, params)
+    rows = _PAGES.rows(conn, (sort, f.mine, bool(after), names), build, params)
     page, next_cursor = cut_page(list(rows), order, limit, _ITEM_KEYS[sort])
     return [render_item(r[6], r[4], r[1], r[3], r[5]) for r in page], next_cursor

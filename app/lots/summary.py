@@ -137,20 +137,31 @@ def render_static(lot: Lot) -> str:
     return render_static_row(_LotAsMapping(lot))
 
 
+def stored_datetime(value: str | dt.datetime) -> dt.datetime:
+    """A UTC datetime as the driver returns it (SQLite: naive text; PostgreSQL: aware)."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _iso_z(value: str | dt.datetime) -> str:
+    """RFC 3339 UTC text as the API writes it everywhere (orjson's OPT_UTC_Z form)."""
+    if isinstance(value, str) and len(value) >= 19:  # SQLite: "YYYY-MM-DD HH:MM:SS.ffffff"
+        fraction = value[19:]
+        return f"{value[:10]}T{value[11:19]}{'' if fraction in ('', '.000000') else fraction}Z"
+    return stored_datetime(value).isoformat().replace("+00:00", "Z")
+
+
 def render_item(
-    static: str, status: str, available_kg: float, updated_at: dt.datetime, version: int
+    static: str, status: str, available_kg: float, updated_at: str | dt.datetime, version: int
 ) -> bytes:
-    """One list item: the stored part with the volatile fields spliced in."""
-    tail = orjson.dumps(
-        {
-            "status": status,
-            "available_kg": available_kg,
-            "updated_at": _utc(updated_at),
-            "version": version,
-        },
-        option=orjson.OPT_UTC_Z,
+    """One list item: the stored part with the volatile fields spliced in. ``status`` is one
+    of the LotStatus values (no escaping needed); ``updated_at`` is as stored."""
+    tail = (
+        f',"status":"{status}","available_kg":{float(available_kg)!r},'
+        f'"updated_at":"{_iso_z(updated_at)}","version":{int(version)}}}'
     )
-    return static.encode()[:-1] + b"," + tail[1:]
+    return (static[:-1] + tail).encode()
 
 
 def _fill(_mapper: Mapper[Lot], _connection: Connection, lot: Lot) -> None:

@@ -22,9 +22,9 @@ def test_compiles_once_per_shape_and_binds_values(db, recycler):
         )
 
     since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    with db.transaction() as s:
+    with db.raw_read() as conn:
         for org in ("org_none", recycler.id):
-            rows = queries.rows(s, "by-org", build, {"org": org, "since": since})
+            rows = queries.rows(conn, "by-org", build, {"org": org, "since": since})
             assert rows == []  # the recycler has no lots yet
         assert len(calls) == 1
         assert len(queries) == 1
@@ -39,11 +39,12 @@ def test_datetimes_are_bound_and_read_as_utc(db, client, recycler):
     with db.transaction() as s:
         lot = s.get(Lot, r.json()["id"])
         assert lot is not None
+    with db.raw_read() as conn:
 
         def build():
             return select(LOTS.c.id, LOTS.c.updated_at).where(LOTS.c.updated_at == bindparam("at"))
 
-        rows = queries.rows(s, "at", build, {"at": lot.updated_at})
+        rows = queries.rows(conn, "at", build, {"at": lot.updated_at})
         assert [row[0] for row in rows] == [lot.id]
         assert rows[0][1] == lot.updated_at
         assert rows[0][1].tzinfo is not None
@@ -52,5 +53,38 @@ def test_datetimes_are_bound_and_read_as_utc(db, client, recycler):
 def test_database_errors_surface_as_sqlalchemy_errors(db):
     queries = CompiledQueries()
     missing = table("no_such_table", column("x"))
-    with db.transaction() as s, pytest.raises(DBAPIError):
-        queries.rows(s, "missing", lambda: select(missing.c.x), {})
+    with db.raw_read() as conn, pytest.raises(DBAPIError):
+        queries.rows(conn, "missing", lambda: select(missing.c.x), {})
+
+
+SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+
+
+def test_sqlite_time_budget_interrupts_a_slow_statement(db):
+    if not db.is_sqlite:
+        pytest.skip("SQLite only: PostgreSQL reads never run on the event loop")
+    with db.raw_read(budget_s=0.002) as conn:
+        cur = conn.dbapi.cursor()
+        with pytest.raises(Exception, match="interrupted"):
+            cur.execute(SLOW + "SELECT count(*) FROM n").fetchall()
+        assert conn.interrupted
+    with db.raw_read(budget_s=5) as conn:  # a fast statement is untouched
+        assert conn.dbapi.cursor().execute("SELECT 1").fetchall() == [(1,)]
+        assert not conn.interrupted
+
+
+def test_an_interrupted_list_read_reruns_on_a_thread(client, app, recycler, manufacturer):
+    from tests.factories import lot_body
+
+    ids = {client.post("/v1/lots", json=lot_body(), headers=recycler.headers).json()["id"]}
+    ids.add(client.post("/v1/lots", json=lot_body(), headers=recycler.headers).json()["id"])
+    settings = app.state.settings
+    original = settings.inline_read_budget_ms
+    try:
+        # a budget nothing fits in: every inline attempt is interrupted and re-run
+        object.__setattr__(settings, "inline_read_budget_ms", 1e-6)
+        r = client.get("/v1/lots", headers=manufacturer.headers)
+    finally:
+        object.__setattr__(settings, "inline_read_budget_ms", original)
+    assert r.status_code == 200, r.text
+    assert {x["id"] for x in r.json()["data"]} == ids
