@@ -116,16 +116,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
 
-    app.include_router(health_router)
-    app.include_router(auth_router)
-    app.include_router(orgs_router)
+    # Routes are tried in this order: the hottest first (no two routers share a path).
     app.include_router(lots_router)
+    app.include_router(matching_router)
+    app.include_router(forecasts_router)
+    app.include_router(orders_router)
+    app.include_router(requirements_router)
     app.include_router(grades_router)
     app.include_router(documents_router)
-    app.include_router(requirements_router)
-    app.include_router(matching_router)
-    app.include_router(orders_router)
-    app.include_router(forecasts_router)
+    app.include_router(orgs_router)
+    app.include_router(auth_router)
+    app.include_router(health_router)
 
     @app.get("/problems/{code}", tags=["operations"], summary="Describe a problem type")
     def problem_type(code: str) -> dict[str, Any]:

@@ -14,12 +14,12 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _ID_RE = re.compile(r"^[a-z]{2,8}_[0-9a-hjkmnp-tv-z]{26}$")
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 characters
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, rem = divmod(value, 32)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars))
+    """``value`` in ``length`` base32 digits (most significant first; ``length`` even)."""
+    return "".join(_PAIRS[(value >> (10 * i)) & 1023] for i in range(length // 2 - 1, -1, -1))
 
 
 def new_id(prefix: str) -> str:
