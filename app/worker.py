@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import structlog
 
@@ -61,6 +62,9 @@ def retrain_if_due(db: Database, settings: Settings) -> bool:
         schedule.release(db, "forecast_retrain")
 
 
+RETRAIN_BACKOFF_S = 3600.0
+
+
 class BackgroundJobs:
     def __init__(self, db: Database, *, interval: float, settings: Settings | None = None) -> None:
         self.db = db
@@ -68,6 +72,10 @@ class BackgroundJobs:
         self.settings = settings
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # A failed retraining (e.g. no history yet) waits this long before the next attempt,
+        # instead of re-reading all the history on every tick.
+        self.retrain_backoff_s = RETRAIN_BACKOFF_S
+        self._retrain_not_before = 0.0
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
@@ -79,11 +87,16 @@ class BackgroundJobs:
                     purge_expired(session)  # idempotency keys older than their 24 h
             except Exception as exc:  # keep the loop alive; the next tick retries
                 log.warning("expiry_failed", error=str(exc)[:300])
-            if self.settings is not None:
+            if self.settings is not None and time.monotonic() >= self._retrain_not_before:
                 try:
                     retrain_if_due(self.db, self.settings)
                 except Exception as exc:
-                    log.warning("forecast_retrain_failed", error=str(exc)[:300])
+                    self._retrain_not_before = time.monotonic() + self.retrain_backoff_s
+                    log.warning(
+                        "forecast_retrain_failed",
+                        error=str(exc)[:300],
+                        retry_in_s=self.retrain_backoff_s,
+                    )
             self._stop.wait(self.interval)
 
     def start(self) -> None:

@@ -647,6 +647,8 @@ def main() -> int:
             "RECYCLATE_ACCESS_LOG": "false",
             "RECYCLATE_LOG_LEVEL": "WARNING",
             "RECYCLATE_ENV": "production",
+            # the API only: no in-process expiry/retraining jobs competing for the two cores
+            "RECYCLATE_BACKGROUND_JOBS": "off",
             "PROMETHEUS_MULTIPROC_DIR": prom,
         }
         server = start_server(

@@ -178,11 +178,19 @@ class Database:
         on SQLite no explicit BEGIN/ROLLBACK pair (one statement is its own snapshot).
         ``budget_s`` interrupts a SQLite statement that takes longer (sqlite_time_budget)."""
         proxied = self.engine.raw_connection()
+        dbapi = proxied.dbapi_connection
+        # PostgreSQL: one statement needs no transaction; autocommit saves the BEGIN and the
+        # ROLLBACK round trips around it
+        autocommit = not self.is_sqlite and not dbapi.autocommit  # type: ignore[union-attr]
         try:
-            conn = RawConnection(proxied.dbapi_connection, self.engine.dialect)
+            if autocommit:
+                dbapi.autocommit = True  # type: ignore[union-attr]
+            conn = RawConnection(dbapi, self.engine.dialect)
             with sqlite_time_budget(conn, budget_s):
                 yield conn
         finally:
+            if autocommit:
+                dbapi.autocommit = False  # type: ignore[union-attr]
             proxied.close()  # back to the pool (which rolls back anything left open)
 
     @contextmanager

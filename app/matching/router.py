@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.auth.dependencies import LotsReader, RequirementsReader
 from app.kit.db import utcnow
 from app.kit.problems import problem_responses
-from app.kit.routing import TransactionalRoute, get_session
+from app.kit.routing import TransactionalRoute, get_session, run_read
 from app.lots.service import get_own_lot
 from app.matching import scoring, service
 from app.matching.schemas import (
@@ -32,6 +33,10 @@ IneligibleQuery = Annotated[
 
 def _rate(request: Request) -> float:
     return float(request.app.state.settings.transport_eur_per_t_km)
+
+
+def _today() -> dt.date:
+    return utcnow().date()
 
 
 def _matches(
@@ -57,21 +62,24 @@ def _matches(
     response_model=MatchesOut,
     responses=problem_responses(400, 401, 403, 404, 422),
 )
-def requirement_matches(
+async def requirement_matches(
     request: Request,
     requirement_id: str,
     principal: RequirementsReader,
-    session: SessionDep,
     limit: TopQuery = 50,
     include_ineligible: IneligibleQuery = False,
 ) -> Response:
     """Rank the lots on offer against your requirement, with an explanation per criterion,
     distance and landed cost; multi-lot proposals when no single lot has enough quantity."""
-    req = get_own_requirement(session, principal, requirement_id)
-    spec = service.build_spec(
-        stored_spec(req), transport_eur_per_t_km=_rate(request), today=utcnow().date()
-    )
-    return _matches(session, spec, req.id, limit=limit, include_ineligible=include_ineligible)
+    rate = _rate(request)
+
+    def work(session: Session) -> Response:
+        req = get_own_requirement(session, principal, requirement_id)
+        spec = service.build_spec(stored_spec(req), transport_eur_per_t_km=rate, today=_today())
+        return _matches(session, spec, req.id, limit=limit, include_ineligible=include_ineligible)
+
+    # a read: one thread hop, its own read session (app/kit/routing.py)
+    return await run_read(request, work)
 
 
 @router.post(
@@ -79,20 +87,22 @@ def requirement_matches(
     response_model=MatchesOut,
     responses=problem_responses(400, 401, 403, 413, 415, 422),
 )
-def search_matches(
+async def search_matches(
     request: Request,
     body: RequirementSpec,
     principal: RequirementsReader,
-    session: SessionDep,
     limit: TopQuery = 50,
     include_ineligible: IneligibleQuery = False,
 ) -> Response:
     """Match an unsaved spec (same body as a requirement's `spec`); nothing is stored."""
     spec_model = RequirementSpec.model_validate(resolve_spec(body, ""), strict=False)
-    spec = service.build_spec(
-        spec_model, transport_eur_per_t_km=_rate(request), today=utcnow().date()
-    )
-    return _matches(session, spec, None, limit=limit, include_ineligible=include_ineligible)
+    spec = service.build_spec(spec_model, transport_eur_per_t_km=_rate(request), today=_today())
+
+    def work(session: Session) -> Response:
+        return _matches(session, spec, None, limit=limit, include_ineligible=include_ineligible)
+
+    # nothing is written: a read session (no write lock on SQLite), one thread hop
+    return await run_read(request, work)
 
 
 @router.get(

@@ -208,3 +208,26 @@ def _reservation(session, lot):
     session.add(res)
     session.flush()
     return res
+
+
+def test_a_failed_retrain_backs_off_instead_of_retrying_every_tick(db, tmp_path, monkeypatch):
+    import app.worker as worker
+    from app.settings import Settings
+
+    attempts: list[int] = []
+
+    def failing(db_, settings_):
+        attempts.append(1)
+        raise ValueError("no events before the as-of date")
+
+    monkeypatch.setattr(worker, "retrain_if_due", failing)
+    monkeypatch.setattr(worker, "expire_once", lambda db_: 0)
+    jobs = worker.BackgroundJobs(
+        db, interval=0.01, settings=Settings(database_url="sqlite://", model_dir=tmp_path)
+    )
+    ticks = []
+    monkeypatch.setattr(jobs._stop, "wait", lambda _t: ticks.append(1) or len(ticks) >= 5)
+    monkeypatch.setattr(jobs._stop, "is_set", lambda: len(ticks) >= 5)
+    jobs.run_forever()
+    assert len(ticks) == 5
+    assert len(attempts) == 1  # the next attempt waits retrain_backoff_s (an hour)
