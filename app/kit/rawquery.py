@@ -32,7 +32,21 @@ class _Compiled:
     positional: tuple[str, ...] | None  # parameter names in order, for positional paramstyles
     defaults: Mapping[str, Any]  # values embedded in the statement (e.g. OFFSET 0)
     processors: Mapping[str, Callable[[Any], Any]]
-    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, result processor)
+    column_types: tuple[Any, ...]  # SQLAlchemy types of the selected columns
+    # (column index, result processor), resolved at the first execution: some drivers' types
+    # need the column's type code from the cursor description (PostgreSQL numerics)
+    results: list[tuple[tuple[int, Callable[[Any], Any]], ...]]
+
+
+def _result_processors(
+    entry: _Compiled, dialect: Dialect, description: Sequence[Any]
+) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    found = []
+    for i, (type_, desc) in enumerate(zip(entry.column_types, description, strict=True)):
+        proc = type_.result_processor(dialect, desc[1])
+        if proc is not None:
+            found.append((i, proc))
+    return tuple(found)
 
 
 class CompiledQueries:
@@ -49,16 +63,12 @@ class CompiledQueries:
             proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None:
                 processors[bind.key] = proc
-        results = []
-        for i, column in enumerate(stmt.selected_columns):
-            rproc = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            if rproc is not None:
-                results.append((i, rproc))
+        types = tuple(column.type.dialect_impl(dialect) for column in stmt.selected_columns)
         defaults = {
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
         }
         positional = tuple(compiled.positiontup or ()) if compiled.positional else None
-        return _Compiled(str(compiled), positional, defaults, processors, tuple(results))
+        return _Compiled(str(compiled), positional, defaults, processors, types, [])
 
     def rows(
         self,
@@ -88,16 +98,19 @@ class CompiledQueries:
         try:
             cursor.execute(entry.sql, args)
             rows = cursor.fetchall()
+            if not entry.results:
+                entry.results.append(_result_processors(entry, dialect, cursor.description))
         except dbapi_error as exc:  # the same errors (and problem responses) as the ORM's
             raise DBAPIError.instance(entry.sql, args, exc, dbapi_error, dialect=dialect) from exc
         finally:
             cursor.close()
-        if not entry.results:
+        results = entry.results[0]
+        if not results:
             return cast("list[tuple[Any, ...]]", rows)  # the drivers return tuples
         out = []
         for r in rows:
             row = list(r)
-            for i, rproc in entry.results:
+            for i, rproc in results:
                 row[i] = rproc(row[i])
             out.append(tuple(row))
         return out

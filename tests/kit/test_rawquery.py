@@ -88,3 +88,37 @@ def test_an_interrupted_list_read_reruns_on_a_thread(client, app, recycler, manu
         object.__setattr__(settings, "inline_read_budget_ms", original)
     assert r.status_code == 200, r.text
     assert {x["id"] for x in r.json()["data"]} == ids
+
+
+def test_numeric_columns_on_the_production_database(database_url):
+    """Float/number columns through a real pooled connection (PostgreSQL needs the type code
+    from the cursor to pick a result processor; this once failed there with a 500)."""
+    from app.kit.db import Database
+
+    database = Database(database_url)
+    queries = CompiledQueries()
+    try:
+        with database.raw_read() as conn:
+            rows = queries.rows(
+                conn,
+                "floats",
+                lambda: select(LOTS.c.available_kg, LOTS.c.latitude, LOTS.c.dql).where(
+                    LOTS.c.id == bindparam("lot_id")
+                ),
+                {"lot_id": "lot_none"},
+            )
+            assert list(rows) == []
+            rows = queries.rows(
+                conn,
+                "literal",
+                lambda: select(
+                    (LOTS.c.available_kg * 1.5).label("x"),
+                    LOTS.c.updated_at,
+                ).limit(1),
+                {},
+            )
+            for x, updated in rows:
+                assert isinstance(x, float)
+                assert updated.tzinfo is not None
+    finally:
+        database.dispose()
