@@ -312,6 +312,7 @@ def over_http(
         "RECYCLATE_ACCESS_LOG": "false",
         "RECYCLATE_LOG_LEVEL": "WARNING",
         "RECYCLATE_ENV": "production",
+        "RECYCLATE_BACKGROUND_JOBS": "off",  # the API alone
         "PROMETHEUS_MULTIPROC_DIR": prom,
     }
     argv = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
