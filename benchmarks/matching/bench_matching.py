@@ -38,6 +38,7 @@ from app.kit.migrations import upgrade
 from app.lots import service as lot_service
 from app.lots.models import Lot
 from app.lots.schemas import LotCreate
+from app.lots.summary import render_static_row
 from app.matching import service
 from app.matching.schemas import matches_dict, present_match
 from app.orgs.models import OrgRole
@@ -122,6 +123,7 @@ def _rows(n: int, tmpl: list[dict[str, Any]], seller: str, now: dt.datetime) -> 
         row["available_kg"] = round(row["quantity_kg"] * frac, 1)
         row["version"] = 1
         row["updated_at"] = now - dt.timedelta(hours=1)  # posted earlier, not just now
+        row["summary"] = render_static_row(row)  # the stored list item (app/lots/summary.py)
         yield row
 
 
