@@ -72,9 +72,9 @@ class Settings(BaseSettings):
         default=1.0,
         ge=0,
         le=50,
-        description="SQLite only: hot list reads run on the event loop while they take less "
-        "than this; a slower statement is interrupted and re-run on a thread (0: always a "
-        "thread).",
+        description="Hot list reads run on the event loop while they take less than this "
+        "(SQLite; PostgreSQL uses a fixed 5 ms statement timeout); a slower statement is "
+        "interrupted and re-run on a thread. 0: always a thread.",
     )
     auth_cache_seconds: float = Field(
         default=5.0,

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -108,7 +109,8 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
         "connect_timeout": 5,
         "options": f"-c statement_timeout={statement_timeout_ms}",
     }
-    return create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 @dataclass
@@ -141,6 +143,9 @@ def sqlite_time_budget(conn: RawConnection, seconds: float | None) -> Iterator[N
         conn.dbapi.set_progress_handler(None, 0)
 
 
+PG_INLINE_TIMEOUT_MS = 5
+
+
 class Database:
     """Owns the engines and hands out sessions: a write session or a read session."""
 
@@ -166,6 +171,17 @@ class Database:
                 statement_timeout_ms=statement_timeout_ms,
             )
             self.write_engine = self.engine
+            # Hot single-statement reads that run on the event loop (raw_read with a budget):
+            # a statement timeout bounds how long the loop can wait, and no pre-ping round
+            # trip (a dead connection fails the read, is invalidated, and the read re-runs on
+            # a thread with the main pool).
+            self.inline_engine = make_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                statement_timeout_ms=PG_INLINE_TIMEOUT_MS,
+                pool_pre_ping=False,
+            )
         self._read = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False, autoflush=True)
 
@@ -177,7 +193,8 @@ class Database:
         """A pooled DBAPI connection for single-statement reads on hot paths: no session, and
         on SQLite no explicit BEGIN/ROLLBACK pair (one statement is its own snapshot).
         ``budget_s`` interrupts a SQLite statement that takes longer (sqlite_time_budget)."""
-        proxied = self.engine.raw_connection()
+        inline = budget_s is not None and not self.is_sqlite
+        proxied = (self.inline_engine if inline else self.engine).raw_connection()
         dbapi = proxied.dbapi_connection
         # PostgreSQL: one statement needs no transaction; autocommit saves the BEGIN and the
         # ROLLBACK round trips around it
@@ -187,7 +204,15 @@ class Database:
                 dbapi.autocommit = True  # type: ignore[union-attr]
             conn = RawConnection(dbapi, self.engine.dialect)
             with sqlite_time_budget(conn, budget_s):
-                yield conn
+                try:
+                    yield conn
+                except (DBAPIError, self.engine.dialect.loaded_dbapi.Error):
+                    if inline:
+                        # over the statement timeout, or a dead connection: either way the
+                        # caller re-runs the read on a thread; never reuse this connection
+                        conn.interrupted = True
+                        proxied.invalidate()
+                    raise
         finally:
             if autocommit:
                 dbapi.autocommit = False  # type: ignore[union-attr]
@@ -208,5 +233,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if not self.is_sqlite:
+            self.inline_engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()

@@ -127,15 +127,16 @@ async def run_raw_read(request: Request, work: Callable[[RawConnection], T]) -> 
     """Like ``run_read`` for single-statement hot reads on a raw connection
     (``Database.raw_read``, app/kit/rawquery.py).
 
-    On SQLite the statement first runs on the event loop under a small time budget
-    (``RECYCLATE_INLINE_READ_BUDGET_MS``, 1 ms by default): an indexed page of 50 lots takes
-    about 0.1 ms, and skipping the thread hop roughly doubles list throughput
-    (benchmarks/README.md). A statement that runs out of budget is interrupted by SQLite and
-    the whole read re-runs on a worker thread, so a slow filter never blocks the loop for
-    longer than the budget. PostgreSQL reads always go to a thread (network I/O)."""
+    The statement first runs on the event loop under a small time budget: on SQLite
+    ``RECYCLATE_INLINE_READ_BUDGET_MS`` (1 ms by default; an indexed page of 50 lots takes
+    about 0.1 ms), enforced by SQLite's progress handler; on PostgreSQL a 5 ms statement
+    timeout on a separate pool without pre-ping (``Database.inline_engine``). Skipping the
+    thread hop roughly doubles list throughput (benchmarks/README.md). A statement that runs
+    out of budget (or a dead pooled connection) makes the whole read re-run on a worker
+    thread, so a slow filter never blocks the loop for longer than the budget."""
     db = request.app.state.db
     budget_ms = request.app.state.settings.inline_read_budget_ms
-    if db.is_sqlite and budget_ms > 0:
+    if budget_ms > 0:
         used: list[RawConnection] = []
         try:
             with db.raw_read(budget_s=budget_ms / 1000) as conn:

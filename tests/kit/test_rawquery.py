@@ -60,9 +60,31 @@ def test_database_errors_surface_as_sqlalchemy_errors(db):
 SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
 
 
+def test_inline_budget_interrupts_a_slow_statement_on_both_databases(database_url):
+    """What run_raw_read relies on: a statement over the budget fails and says so."""
+    from app.kit.db import Database
+
+    database = Database(database_url)
+    slow = (
+        "SELECT pg_sleep(0.2)"
+        if database_url.startswith("postgresql")
+        else SLOW + "SELECT count(*) FROM n"
+    )
+    try:
+        error = database.engine.dialect.loaded_dbapi.Error
+        with pytest.raises(error), database.raw_read(budget_s=0.002) as conn:
+            conn.dbapi.cursor().execute(slow).fetchall()
+        assert conn.interrupted
+        with database.raw_read(budget_s=0.5) as conn:  # a fast statement is untouched
+            assert conn.dbapi.cursor().execute("SELECT 1").fetchall() == [(1,)]
+            assert not conn.interrupted
+    finally:
+        database.dispose()
+
+
 def test_sqlite_time_budget_interrupts_a_slow_statement(db):
     if not db.is_sqlite:
-        pytest.skip("SQLite only: PostgreSQL reads never run on the event loop")
+        pytest.skip("SQLite only: the test connection's own progress handler")
     with db.raw_read(budget_s=0.002) as conn:
         cur = conn.dbapi.cursor()
         with pytest.raises(Exception, match="interrupted"):
