@@ -144,6 +144,7 @@ def sqlite_time_budget(conn: RawConnection, seconds: float | None) -> Iterator[N
 
 
 PG_INLINE_TIMEOUT_MS = 5
+QUERY_CANCELED = "57014"  # PostgreSQL: statement timeout (the connection stays usable)
 
 
 class Database:
@@ -199,6 +200,7 @@ class Database:
         # PostgreSQL: one statement needs no transaction; autocommit saves the BEGIN and the
         # ROLLBACK round trips around it
         autocommit = not self.is_sqlite and not dbapi.autocommit  # type: ignore[union-attr]
+        invalidated = False
         try:
             if autocommit:
                 dbapi.autocommit = True  # type: ignore[union-attr]
@@ -206,15 +208,18 @@ class Database:
             with sqlite_time_budget(conn, budget_s):
                 try:
                     yield conn
-                except (DBAPIError, self.engine.dialect.loaded_dbapi.Error):
+                except (DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
                     if inline:
                         # over the statement timeout, or a dead connection: either way the
-                        # caller re-runs the read on a thread; never reuse this connection
+                        # caller re-runs the read on a thread
                         conn.interrupted = True
-                        proxied.invalidate()
+                        orig = getattr(exc, "orig", exc)
+                        if getattr(orig, "sqlstate", None) != QUERY_CANCELED:
+                            invalidated = True
+                            proxied.invalidate()  # never reuse a connection in doubt
                     raise
         finally:
-            if autocommit:
+            if autocommit and not invalidated:
                 dbapi.autocommit = False  # type: ignore[union-attr]
             proxied.close()  # back to the pool (which rolls back anything left open)
 
