@@ -178,8 +178,9 @@ class Database:
             # a thread with the main pool).
             self.inline_engine = make_engine(
                 url,
-                pool_size=pool_size,
-                max_overflow=max_overflow,
+                # used by the event loop thread only, one statement at a time
+                pool_size=1,
+                max_overflow=1,
                 statement_timeout_ms=PG_INLINE_TIMEOUT_MS,
                 pool_pre_ping=False,
             )
