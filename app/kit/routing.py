@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
@@ -158,7 +159,12 @@ async def in_executor(fn: Callable[[], T]) -> T:
     About half the cost of anyio's ``to_thread`` per call, which was most of what a hot read
     cost (benchmarks/README.md)."""
     ctx = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(None, ctx.run, fn)
+    return await asyncio.get_running_loop().run_in_executor(_READS, ctx.run, fn)
+
+
+# As many threads as anyio allows for sync endpoints by default (40): the loop's own default
+# executor has only cpu + 4, too few for slow PostgreSQL reads waiting on the network.
+_READS = ThreadPoolExecutor(max_workers=40, thread_name_prefix="read")
 
 
 async def _close(request: Request, *, rollback: bool) -> None:
