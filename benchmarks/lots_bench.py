@@ -534,14 +534,57 @@ def wrk(
         if len(parts) == 2 and parts[0] in ("50%", "99%"):
             lat[parts[0]] = parts[1]
     non2xx = next((ln.strip() for ln in out.splitlines() if "Non-2xx" in ln), None)
+    done = next((int(ln.split()[0]) for ln in out.splitlines() if " requests in " in ln), 0)
     return {
         "rps": rps,
+        "requests": done,
         "p50": lat.get("50%"),
         "p99": lat.get("99%"),
         "non_2xx": non2xx,
         "connections": conns,
         "seconds": seconds,
     }
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system, including reaped children) of ``root`` and all its
+    descendants, from /proc: the server's workers, or a PostgreSQL postmaster's backends."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        ticks[int(entry)] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += ticks.get(pid, 0)
+        todo += [child for child, ppid in parent.items() if ppid == pid]
+    return total / tick
+
+
+def measured_wrk(cpu_roots: dict[str, int], *args: Any) -> dict[str, Any]:
+    """``wrk(*args)`` plus the CPU milliseconds per request each process tree spent."""
+    before = {name: tree_cpu_seconds(pid) for name, pid in cpu_roots.items()}
+    run = wrk(*args)
+    for name, pid in cpu_roots.items():
+        spent = tree_cpu_seconds(pid) - before[name]
+        run[f"{name}_cpu_ms_per_req"] = (
+            round(spent * 1000 / run["requests"], 3) if run.get("requests") else None
+        )
+    return run
+
+
+def _postmaster_pid(pg: TempPostgres) -> int:
+    with open(f"{pg.pgdir}/data/postmaster.pid") as fh:
+        return int(fh.readline())
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -724,15 +767,26 @@ def main() -> int:
         )
         # Alternate the two (both servers up, the idle one costs nothing) so that load from
         # other jobs on the machine hits both alike; the ratio is of the medians.
+        # Server CPU per request is measured from /proc for both servers' process trees (and
+        # the temporary PostgreSQL's, which shares the two cores).
+        lots_roots = {"server": server.pid} | ({"db": _postmaster_pid(_pg[0])} if _pg else {})
         plain: list[dict[str, Any]] = []
         bare_runs: list[dict[str, Any]] = []
         for i in range(args.wrk_rounds):
             log(f"throughput round {i + 1}/{args.wrk_rounds}")
             plain.append(
-                wrk(base, [f"/v1/lots?limit={LIMIT}"], buyer, args.wrk_seconds, args.connections)
+                measured_wrk(
+                    lots_roots,
+                    base,
+                    [f"/v1/lots?limit={LIMIT}"],
+                    buyer,
+                    args.wrk_seconds,
+                    args.connections,
+                )
             )
             bare_runs.append(
-                wrk(
+                measured_wrk(
+                    {"server": bare.pid},
                     f"http://127.0.0.1:{bport}",
                     ["/items"],
                     None,
@@ -747,6 +801,9 @@ def main() -> int:
         result["throughput_rounds"] = {
             "lots_rps": [r.get("rps") for r in plain],
             "bare_rps": [r.get("rps") for r in bare_runs],
+            "lots_server_cpu_ms_per_req": [r.get("server_cpu_ms_per_req") for r in plain],
+            "lots_db_cpu_ms_per_req": [r.get("db_cpu_ms_per_req") for r in plain],
+            "bare_server_cpu_ms_per_req": [r.get("server_cpu_ms_per_req") for r in bare_runs],
         }
         bare_rps = result["throughput_bare"].get("rps") or 0
         lots_rps = result["throughput_lots_plain"].get("rps") or 0
@@ -798,6 +855,12 @@ def markdown(r: dict[str, Any]) -> str:
         f"GET /v1/lots?limit=50 **{tp.get('rps')} req/s** (p99 {tp.get('p99')}), "
         f"filter mix {tm.get('rps')} req/s (p99 {tm.get('p99')}), bare FastAPI 50 models "
         f"**{tb.get('rps')} req/s**; ratio **{r.get('throughput_ratio')}** (target >= 0.25)"
+    )
+    rounds = r.get("throughput_rounds", {})
+    lines.append(
+        f"Server CPU per request (ms, per round): lots {rounds.get('lots_server_cpu_ms_per_req')}"
+        f", its database {rounds.get('lots_db_cpu_ms_per_req')}, bare "
+        f"{rounds.get('bare_server_cpu_ms_per_req')}"
     )
     return "\n".join(lines)
 

@@ -111,17 +111,25 @@ def _after(sort: SortKey, values: Sequence[Any]) -> ColumnElement[bool]:
     return or_(*terms)
 
 
-def after_params(
-    sort: SortKey, values: Sequence[Any]
-) -> tuple[ColumnElement[bool], dict[str, Any]]:
-    """The keyset condition with bound parameters (``after_0``, ...) and their values."""
-    binds = [bindparam(f"after_{i}", type_=col.type) for i, col in enumerate(sort.columns)]
-    return _after(sort, binds), {b.key: v for b, v in zip(binds, values, strict=True)}
+def after_clause(sort: SortKey) -> ColumnElement[bool]:
+    """The keyset condition on bound parameters ``after_0``, ... (see ``after_values``)."""
+    return _after(sort, [bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(sort.columns)])
 
 
-def after_values(sort: SortKey, values: Sequence[Any]) -> dict[str, Any]:
-    """The parameter values ``after_params`` binds (none without a cursor)."""
+def after_values(values: Sequence[Any]) -> dict[str, Any]:
+    """The values ``after_clause`` binds: a decoded cursor's sort key."""
     return {f"after_{i}": v for i, v in enumerate(values)}
+
+
+def keyset_page(
+    stmt: Select[Any], sort: SortKey, *, after: ColumnElement[bool] | None, limit: Any
+) -> Select[Any]:
+    """``stmt`` in ``sort`` order after a keyset condition, one row more than ``limit``
+    (``limit`` may be a bound parameter carrying that count)."""
+    if after is not None:
+        stmt = stmt.where(after)
+    order = [c.desc() if sort.descending else c.asc() for c in sort.columns]
+    return stmt.order_by(*order).limit(limit)
 
 
 def paginate(
@@ -136,10 +144,8 @@ def paginate(
 ) -> tuple[list[Any], str | None]:
     """Run ``stmt`` one page at a time: ORM entities, or with ``rows=True`` plain rows (the
     statement must then select the sort columns). Returns (items, next_cursor)."""
-    if cursor:
-        stmt = stmt.where(_after(sort, decode_cursor(sort, cursor)))
-    order = [c.desc() if sort.descending else c.asc() for c in sort.columns]
-    page = stmt.order_by(*order).limit(limit + 1)
+    after = _after(sort, decode_cursor(sort, cursor)) if cursor else None
+    page = keyset_page(stmt, sort, after=after, limit=limit + 1)
     items = list(session.execute(page).all() if rows else session.scalars(page))
     return cut_page(items, sort, limit, key_of)
 

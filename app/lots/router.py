@@ -114,27 +114,7 @@ async def list_lots(request: Request, principal: LotsReader, q: LotQueryDep) -> 
     else:
         status_value = None if q.status == "any" else q.status
     filters = service.LotFilters(
-        family=q.family,
-        polymer=q.polymer,
-        form=q.form,
-        color=q.color,
-        source=q.source,
-        min_dql=q.min_dql,
-        country=q.country,
-        region=q.region,
-        min_available_kg=q.min_available_kg,
-        supply_type=q.supply_type,
-        updated_since=q.updated_since,
-        mfr_min=q.mfr_min,
-        mfr_max=q.mfr_max,
-        mfr_temperature_c=q.mfr_temperature_c,
-        mfr_load_kg=q.mfr_load_kg,
-        density_min=q.density_min,
-        density_max=q.density_max,
-        ash_max=q.ash_max,
-        moisture_max=q.moisture_max,
-        status=status_value,
-        mine=q.mine,
+        **q.model_dump(exclude={"status", "sort", "view", "limit", "cursor"}), status=status_value
     )
 
     def full_page(session: Session) -> tuple[bytes, str | None]:

@@ -20,10 +20,11 @@ from app.grades.plausibility import measurement_value, quantity_warning, viscosi
 from app.kit.db import RawConnection, utcnow
 from app.kit.pagination import (
     SortKey,
-    after_params,
+    after_clause,
     after_values,
     cut_page,
     decode_cursor,
+    keyset_page,
     paginate,
 )
 from app.kit.problems import ProblemError, not_found
@@ -538,33 +539,33 @@ def _like(col: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
 
 
 _EQ, _GE, _LE = operator.eq, operator.ge, operator.le
-# (parameter, LotFilters field, column, comparison): each filter is a bound parameter, so the
+# (LotFilters field = parameter name, column, comparison): each filter is a bound parameter, so the
 # set of parameter names present is the query's shape (app/kit/rawquery.py).
-_FILTERS: tuple[tuple[str, str, ColumnElement[Any], Callable[..., Any]], ...] = (
-    ("status", "status", LOTS.c.status, _EQ),
-    *((n, n, LOTS.c[n], _EQ) for n in ("family", "polymer", "form", "color", "source")),
-    ("country", "country", LOTS.c.country, _EQ),
-    ("supply_type", "supply_type", LOTS.c.supply_type, _EQ),
-    ("mfr_temperature_c", "mfr_temperature_c", LOTS.c.mfr_temperature_c, _EQ),
-    ("mfr_load_kg", "mfr_load_kg", LOTS.c.mfr_load_kg, _EQ),
-    ("min_dql", "min_dql", LOTS.c.dql, _GE),
-    ("region", "region", LOTS.c.region_code, _like),
-    ("min_available_kg", "min_available_kg", LOTS.c.available_kg, _GE),
-    ("updated_since", "updated_since", LOTS.c.updated_at, _GE),
-    ("mfr_min", "mfr_min", LOTS.c.mfr_g_10min, _GE),
-    ("mfr_max", "mfr_max", LOTS.c.mfr_g_10min, _LE),
-    ("density_min", "density_min", LOTS.c.density_g_cm3, _GE),
-    ("density_max", "density_max", LOTS.c.density_g_cm3, _LE),
-    ("ash_max", "ash_max", LOTS.c.ash_pct, _LE),
-    ("moisture_max", "moisture_max", LOTS.c.moisture_pct, _LE),
+_FILTERS: tuple[tuple[str, ColumnElement[Any], Callable[..., Any]], ...] = (
+    ("status", LOTS.c.status, _EQ),
+    *(
+        (n, LOTS.c[n], _EQ)
+        for n in ("family", "polymer", "form", "color", "source", "country", "supply_type")
+    ),
+    *((n, LOTS.c[n], _EQ) for n in ("mfr_temperature_c", "mfr_load_kg")),
+    ("min_dql", LOTS.c.dql, _GE),
+    ("region", LOTS.c.region_code, _like),
+    ("min_available_kg", LOTS.c.available_kg, _GE),
+    ("updated_since", LOTS.c.updated_at, _GE),
+    ("mfr_min", LOTS.c.mfr_g_10min, _GE),
+    ("mfr_max", LOTS.c.mfr_g_10min, _LE),
+    ("density_min", LOTS.c.density_g_cm3, _GE),
+    ("density_max", LOTS.c.density_g_cm3, _LE),
+    ("ash_max", LOTS.c.ash_pct, _LE),
+    ("moisture_max", LOTS.c.moisture_pct, _LE),
 )
 
 
 def filter_params(f: LotFilters) -> dict[str, Any]:
     """The bound values of the list filters that are set."""
     params: dict[str, Any] = {}
-    for name, field, _col, _op in _FILTERS:
-        value = getattr(f, field)
+    for name, _col, _op in _FILTERS:
+        value = getattr(f, name)
         if value is not None and value != "":
             params[name] = value
     if "region" in params:
@@ -576,7 +577,7 @@ def filter_params(f: LotFilters) -> dict[str, Any]:
 def filter_conditions(names: Iterable[str]) -> list[ColumnElement[bool]]:
     """The conditions for the filter parameters ``names`` (in a fixed order)."""
     present = set(names)
-    return [op(col, bindparam(name)) for name, _f, col, op in _FILTERS if name in present]
+    return [op(col, bindparam(name)) for name, col, op in _FILTERS if name in present]
 
 
 def filtered(stmt: SelectT, f: LotFilters) -> SelectT:
@@ -638,18 +639,16 @@ def list_lot_items(
     names = tuple(params)
     if f.mine:
         params["org"] = principal.organization_id
-    after: Sequence[Any] = decode_cursor(order, cursor) if cursor else ()
-    params.update(after_values(order, after))
+    if cursor:
+        params.update(after_values(decode_cursor(order, cursor)))
     params["page_limit"] = limit + 1
 
     def build() -> Select[Any]:  # only for a shape not seen before
         stmt = lot_rows_of(*_ITEM_COLUMNS) if f.mine else visible_lot_rows(*_ITEM_COLUMNS)
-        conds = filter_conditions(names)
-        if after:
-            conds.append(after_params(order, after)[0])
-        by = [c.desc() if order.descending else c.asc() for c in order.columns]
-        return stmt.where(*conds).order_by(*by).limit(bindparam("page_limit"))
+        after = after_clause(order) if cursor else None
+        stmt = stmt.where(*filter_conditions(names))
+        return keyset_page(stmt, order, after=after, limit=bindparam("page_limit"))
 
-    rows = _PAGES.rows(conn, (sort, f.mine, bool(after), names), build, params)
+    rows = _PAGES.rows(conn, (sort, f.mine, bool(cursor), names), build, params)
     page, next_cursor = cut_page(list(rows), order, limit, _ITEM_KEYS[sort])
     return [render_item(r[6], r[4], r[1], r[3], r[5]) for r in page], next_cursor

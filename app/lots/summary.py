@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapper
 from app.kit.db import utcnow
 from app.kit.ids import new_id
 from app.lots.models import Lot
+from app.lots.schemas import money_out
 
 VOLATILE = ("status", "available_kg", "updated_at", "version")
 
@@ -64,24 +65,11 @@ SOURCE_COLUMNS = (
 )
 
 
-def _money(minor: int | None, currency: str | None) -> dict[str, str] | None:
-    if minor is None or currency is None:
-        return None
-    return {"amount": f"{minor // 100}.{minor % 100:02d}", "currency": currency, "per": "t"}
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def render_static_row(row: Mapping[Any, Any]) -> str:
     """The stored part of a list item (every LotSummary field but the volatile ones)."""
     certifications = row["certifications"] or []
     if isinstance(certifications, str | bytes):  # raw JSON text (migration on plain rows)
         certifications = orjson.loads(certifications)
-    posted = row["posted_at"]
-    if isinstance(posted, str):
-        posted = dt.datetime.fromisoformat(posted)
     item = {
         "id": row["id"],
         "organization_id": row["organization_id"],
@@ -112,36 +100,23 @@ def render_static_row(row: Mapping[Any, Any]) -> str:
             "region_code": row["region_code"],
             "approximate": bool(row["location_approximate"]),
         },
-        "asking_price": _money(row["price_per_t_minor"], row["currency"]),
+        "asking_price": money_out(row["price_per_t_minor"], row["currency"]),
         "certification_schemes": sorted({c.get("scheme", "") for c in certifications}),
-        "posted_at": _utc(posted),
+        "posted_at": stored_datetime(row["posted_at"]),
     }
     return orjson.dumps(item, option=orjson.OPT_UTC_Z).decode()
 
 
-class _LotAsMapping(Mapping[str, Any]):
-    def __init__(self, lot: Lot) -> None:
-        self.lot = lot
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self.lot, key)
-
-    def __iter__(self) -> Any:
-        return iter(SOURCE_COLUMNS)
-
-    def __len__(self) -> int:
-        return len(SOURCE_COLUMNS)
-
-
 def render_static(lot: Lot) -> str:
-    return render_static_row(_LotAsMapping(lot))
+    return render_static_row({c: getattr(lot, c) for c in SOURCE_COLUMNS})
 
 
 def stored_datetime(value: str | dt.datetime) -> dt.datetime:
-    """A UTC datetime as the driver returns it (SQLite: naive text; PostgreSQL: aware)."""
+    """A UTC datetime as the driver returns it (SQLite: naive UTC text; PostgreSQL: aware)
+    or as the ORM holds it."""
     if isinstance(value, str):
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _iso_z(value: str | dt.datetime) -> str:
