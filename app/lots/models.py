@@ -76,6 +76,13 @@ class Lot(Base):
     density_g_cm3: Mapped[float | None] = mapped_column(Float)
     ash_pct: Mapped[float | None] = mapped_column(Float)
     moisture_pct: Mapped[float | None] = mapped_column(Float)
+    # Their standard deviations in the same units (the measurement's sd, or the lot's CV x the
+    # value), as matching sees them (app.matching.facts): the matching snapshot bounds a
+    # window's score with them (mean +- k sd) instead of assuming sd = 0.
+    mfr_sd: Mapped[float | None] = mapped_column(Float)
+    density_sd: Mapped[float | None] = mapped_column(Float)
+    ash_sd: Mapped[float | None] = mapped_column(Float)
+    moisture_sd: Mapped[float | None] = mapped_column(Float)
 
     quantity_kg: Mapped[float] = mapped_column(Float)
     available_kg: Mapped[float] = mapped_column(Float)

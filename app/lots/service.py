@@ -6,7 +6,7 @@ import datetime as dt
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, String, Table, bindparam, select, type_coerce
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from app.lots import codes
 from app.lots.models import Lot, LotStatus
 from app.lots.schemas import LotCreate, LotUpdate, Money
 from app.lots.summary import render_item, stored_datetime
+from app.matching.facts import measurements_of
 from app.matching.service import on_lots_changed
 
 # --- scoped statements ------------------------------------------------------------------------
@@ -91,6 +92,10 @@ class Derived:
     density_g_cm3: float | None
     ash_pct: float | None
     moisture_pct: float | None
+    mfr_sd: float | None
+    density_sd: float | None
+    ash_sd: float | None
+    moisture_sd: float | None
 
 
 def _text(attrs: Mapping[str, Any], key: str, valid: set[str]) -> str | None:
@@ -131,7 +136,29 @@ def derive_columns(attributes: Mapping[str, Any], valid_fields: Iterable[str]) -
         density_g_cm3=_measure(attributes, "Density", "density", valid),
         ash_pct=_measure(attributes, "AshContent", "mass_fraction", valid),
         moisture_pct=_measure(attributes, "ResidualHumidity", "mass_fraction", valid),
+        **derive_sds(attributes, valid),
     )
+
+
+# (column, property) of the denormalised standard deviations; the Viscosity one only for MFR.
+SD_COLUMNS: Final = (
+    ("mfr_sd", "Viscosity"),
+    ("density_sd", "Density"),
+    ("ash_sd", "AshContent"),
+    ("moisture_sd", "ResidualHumidity"),
+)
+
+
+def derive_sds(attributes: Mapping[str, Any], valid_fields: Iterable[str]) -> dict[str, Any]:
+    """The standard deviations matching uses (``app.matching.facts``, the same function), in
+    the canonical units of the value columns."""
+    ms = measurements_of(attributes, valid_fields)
+    out: dict[str, float | None] = {}
+    for column, prop in SD_COLUMNS:
+        m = ms.get(prop)
+        ok = m is not None and (prop != "Viscosity" or m.quantity == "MFR")
+        out[column] = m.sd if ok and m is not None else None
+    return out
 
 
 def _num(v: Any) -> float | None:

@@ -13,7 +13,8 @@ eligibility and an *upper bound* of the score (``scan``). Both are deliberately 
 * every value the columns cannot decide (a measurement whose method or conditions are not
   denormalised, food contact, REACH, ...) counts as "could pass, could score 1";
 * a denormalised measurement is treated as "this value, or missing/incomparable";
-* window scores are bounded with ``sd = 0`` (a standard deviation only lowers the score);
+* window scores are bounded with the denormalised standard deviation (``lots.mfr_sd``...,
+  a hair smaller), or ``sd = 0`` where there is none (a standard deviation only lowers it);
 * distances and prices get a small tolerance against floating point differences.
 
 So the vectorised filter is never stricter than the exact scorer (``app.matching.scoring``),
@@ -42,7 +43,7 @@ import numpy.typing as npt
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
-from app.geo import haversine_km_array
+from app.geo.distance import EARTH_RADIUS_KM
 from app.lots.models import Lot, LotStatus
 from app.matching import scoring
 from app.matching.facts import canonical_polymer, certificates
@@ -59,14 +60,13 @@ __all__ = [
 
 REFRESH_MARGIN: Final = dt.timedelta(seconds=5)
 FACTS_CACHE_SIZE: Final = 20_000
-RESULT_MEMO_SPECS: Final = 16
-RESULT_MEMO_PER_SPEC: Final = 4_000
 SCAN_MEMO_SPECS: Final = 16
 MAX_INCREMENTAL: Final = 20_000  # changed rows beyond which a memoised scan is redone
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 BoolA = npt.NDArray[np.bool_]
+Part = slice | I64  # a contiguous range of snapshot rows, or some rows
 
 # Columns loaded for matching (no ORM identity map, no unused columns).
 MATCH_COLUMNS = (
@@ -114,6 +114,10 @@ SNAPSHOT_COLUMNS = (
     Lot.density_g_cm3,
     Lot.ash_pct,
     Lot.moisture_pct,
+    Lot.mfr_sd,
+    Lot.density_sd,
+    Lot.ash_sd,
+    Lot.moisture_sd,
     Lot.certifications,
 )
 # The first build reads certifications as text and parses only the non-empty ones.
@@ -121,12 +125,25 @@ BUILD_COLUMNS = (
     *SNAPSHOT_COLUMNS[:-1],
     cast(Lot.certifications, String).label("certifications"),
 )
-_CODED = ("family", "polymer", "form", "color", "source", "end_of_waste_status", "currency")
+_CODED = (
+    "family",
+    "polymer",
+    "form",
+    "color",
+    "source",
+    "end_of_waste_status",
+    "currency",
+    "mfr_cond",  # the MFR's (temperature, load) pair
+)
+_SDS = ("mfr_sd", "density_sd", "ash_sd", "moisture_sd")  # 0 where unknown (the bound's sd)
 _FLOATS = (
     "dql",
     "available_kg",
     "latitude",
     "longitude",
+    "ux",  # the position as a unit vector (distances without trigonometry per row)
+    "uy",
+    "uz",
     "price",
     "mfr",
     "mfr_t",
@@ -134,14 +151,18 @@ _FLOATS = (
     "density",
     "ash",
     "moisture",
+    "mfr_sd",
+    "density_sd",
+    "ash_sd",
+    "moisture_sd",
 )
 _INTS = ("version", "available_from", "certmask")
-# property -> (column, canonical unit of the column)
+# property -> (value column, canonical unit of the column, standard deviation column)
 _WINDOW_COLUMNS: Final = {
-    "Viscosity": ("mfr", "g/10min"),
-    "Density": ("density", "g/cm3"),
-    "AshContent": ("ash", "%"),
-    "ResidualHumidity": ("moisture", "%"),
+    "Viscosity": ("mfr", "g/10min", "mfr_sd"),
+    "Density": ("density", "g/cm3", "density_sd"),
+    "AshContent": ("ash", "%", "ash_sd"),
+    "ResidualHumidity": ("moisture", "%", "moisture_sd"),
 }
 _NO_DATE: Final = -1
 _CERT_UNKNOWN: Final = -1  # certificates present but not representable as a bitmask
@@ -149,13 +170,13 @@ _MAX_SCHEMES: Final = 62
 
 
 class _Vocab:
-    """str | None <-> small int (0 is None)."""
+    """Value (a string, or a tuple of numbers) | None <-> small int (0 is None)."""
 
     def __init__(self) -> None:
-        self.values: list[str | None] = [None]
-        self.codes: dict[str | None, int] = {None: 0}
+        self.values: list[Any] = [None]
+        self.codes: dict[Any, int] = {None: 0}
 
-    def code(self, value: str | None) -> int:
+    def code(self, value: Any) -> int:
         c = self.codes.get(value)
         if c is None:
             c = len(self.values)
@@ -213,19 +234,16 @@ class LotIndex:
         self._facts: OrderedDict[tuple[str, int], scoring.LotFacts] = OrderedDict()
         self._facts_lock = threading.Lock()
         self._cert_memo: dict[str, int] = {}
-        # Rows per (family, polymer) code: the first cut of a scan. Built with the snapshot;
-        # rows added or moved later are appended to ``_extra`` (a moved row stays listed under
-        # its old key too, so scans re-check the codes).
-        self._groups: dict[tuple[int, int], I64] = {}
+        # The contiguous row range [start, end) of each (family, polymer) code: the first cut of
+        # a scan (the build orders rows by group). Rows added or moved later are listed in
+        # ``_extra`` (a moved row stays in its old range too, so scans re-check the codes).
+        self._groups: dict[tuple[int, int], tuple[int, int]] = {}
         # Rows changed by refreshes (a changelog), and memoised scans with their position in it.
         self._changes: list[int] = []
         self.generation = 0  # +1 per applied change and per build
         self._answers: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
         self._scans: OrderedDict[tuple[scoring.Spec, bool, bool], tuple[int, Any]] = OrderedDict()
         self._extra: dict[tuple[int, int], list[int]] = {}
-        self._results: OrderedDict[scoring.Spec, dict[tuple[str, int, float], scoring.Result]] = (
-            OrderedDict()
-        )
         self.build_seconds = 0.0
         self._alloc(0)
 
@@ -285,12 +303,15 @@ class LotIndex:
         self.codes["source"][i] = v["source"].code(r.source)
         self.codes["end_of_waste_status"][i] = v["end_of_waste_status"].code(r.end_of_waste_status)
         self.codes["currency"][i] = v["currency"].code(r.currency)
+        self.codes["mfr_cond"][i] = v["mfr_cond"].code(_pair(r.mfr_temperature_c, r.mfr_load_kg))
         f = self.floats
         nan = math.nan
         f["dql"][i] = int(r.dql or 0)
         f["available_kg"][i] = float(r.available_kg)
         f["latitude"][i] = r.latitude
         f["longitude"][i] = r.longitude
+        ux, uy, uz = _unit_vector(f["latitude"][i : i + 1], f["longitude"][i : i + 1])
+        f["ux"][i], f["uy"][i], f["uz"][i] = ux[0], uy[0], uz[0]
         f["price"][i] = nan if r.price_per_t_minor is None else r.price_per_t_minor / 100.0
         for name, val in (
             ("mfr", r.mfr_g_10min),
@@ -299,8 +320,12 @@ class LotIndex:
             ("density", r.density_g_cm3),
             ("ash", r.ash_pct),
             ("moisture", r.moisture_pct),
+            ("mfr_sd", r.mfr_sd),
+            ("density_sd", r.density_sd),
+            ("ash_sd", r.ash_sd),
+            ("moisture_sd", r.moisture_sd),
         ):
-            f[name][i] = nan if val is None else val
+            f[name][i] = (0.0 if name in _SDS else nan) if val is None else val
         self.ints["version"][i] = int(r.version or 0)
         af = r.available_from
         self.ints["available_from"][i] = _NO_DATE if af is None else af.toordinal()
@@ -394,14 +419,17 @@ class LotIndex:
         names = [c.key for c in SNAPSHOT_COLUMNS]
         cols = dict(zip(names, zip(*rows, strict=True), strict=True))
         self.ids = list(cols["id"])
-        self.row_of = {lot_id: i for i, lot_id in enumerate(self.ids)}
         self.n = n
         for name in _CODED:
             vocab = self.vocab[name]
             get = vocab.codes.get
-            conv = canonical_polymer if name == "polymer" else None
             out = self.codes[name]
-            values = cols[name] if conv is None else [conv(v) for v in cols[name]]
+            if name == "polymer":
+                values: Iterable[Any] = [canonical_polymer(v) for v in cols[name]]
+            elif name == "mfr_cond":
+                values = map(_pair, cols["mfr_temperature_c"], cols["mfr_load_kg"])
+            else:
+                values = cols[name]
             out[:n] = np.fromiter(
                 (c if (c := get(v)) is not None else vocab.code(v) for v in values),
                 np.int32,
@@ -416,6 +444,7 @@ class LotIndex:
         f["available_kg"][:n] = floats(cols["available_kg"])
         f["latitude"][:n] = floats(cols["latitude"])
         f["longitude"][:n] = floats(cols["longitude"])
+        f["ux"][:n], f["uy"][:n], f["uz"][:n] = _unit_vector(f["latitude"][:n], f["longitude"][:n])
         f["price"][:n] = floats(None if v is None else v / 100.0 for v in cols["price_per_t_minor"])
         for name, col in (
             ("mfr", "mfr_g_10min"),
@@ -424,27 +453,47 @@ class LotIndex:
             ("density", "density_g_cm3"),
             ("ash", "ash_pct"),
             ("moisture", "moisture_pct"),
+            ("mfr_sd", "mfr_sd"),
+            ("density_sd", "density_sd"),
+            ("ash_sd", "ash_sd"),
+            ("moisture_sd", "moisture_sd"),
         ):
             f[name][:n] = floats(cols[col])
+        for name in _SDS:
+            np.nan_to_num(f[name][:n], copy=False, nan=0.0)
         self.ints["version"][:n] = np.fromiter((int(v or 0) for v in cols["version"]), np.int64, n)
         self.ints["available_from"][:n] = np.fromiter(
             (_NO_DATE if v is None else v.toordinal() for v in cols["available_from"]),
             np.int64,
             n,
         )
-        key = (self.codes["family"][:n].astype(np.int64) << 32) | self.codes["polymer"][:n]
-        order = np.argsort(key, kind="stable")
-        sorted_keys = key[order]
-        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-        ends = np.r_[starts[1:], n]
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-            k = int(sorted_keys[a])
-            self._groups[(k >> 32, k & 0xFFFFFFFF)] = np.sort(order[a:b])
         masks = self.ints["certmask"]
         for i, raw in enumerate(cols["certifications"]):
             if raw and raw not in ("[]", "null"):
                 masks[i] = self._certmask_text(raw) if isinstance(raw, str) else self._certmask(raw)
         self.alive[:n] = True
+        self._order_by_group(n)
+
+    def _order_by_group(self, n: int) -> None:
+        """Reorder the first n rows by (family, polymer text): every (family, polymer) group is
+        then one contiguous range, and subtypes sort next to their base polymer (``PP``,
+        ``PP-H``, ``PP-R``), so a scan reads column slices (views) instead of gathering rows."""
+        fam_rank = _text_rank(self.vocab["family"])
+        poly_rank = _text_rank(self.vocab["polymer"])
+        fam = fam_rank[self.codes["family"][:n]]
+        poly = poly_rank[self.codes["polymer"][:n]]
+        order = np.lexsort((poly, fam))
+        for arrays in (self.codes, self.floats, self.ints):
+            for column in arrays.values():
+                column[:n] = column[:n][order]
+        self.ids = [self.ids[i] for i in order.tolist()]
+        self.row_of = {lot_id: i for i, lot_id in enumerate(self.ids)}
+        key = (fam[order].astype(np.int64) << 32) | poly[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]).tolist()
+        ends = [*starts[1:], n]
+        for a, b in zip(starts, ends, strict=True):
+            group = (int(self.codes["family"][a]), int(self.codes["polymer"][a]))
+            self._groups[group] = (a, b)
 
     def __init_storage(self) -> None:
         self.n = 0
@@ -472,21 +521,6 @@ class LotIndex:
             self._facts[key] = facts
             while len(self._facts) > FACTS_CACHE_SIZE:
                 self._facts.popitem(last=False)
-
-    def results_for(self, spec: scoring.Spec) -> dict[tuple[str, int, float], scoring.Result]:
-        """Memo of exact results for one spec, keyed by (lot id, version, available kg):
-        ``scoring.evaluate`` is pure, so a requirement polled again reuses its scores."""
-        with self._facts_lock:
-            memo = self._results.get(spec)
-            if memo is None:
-                memo = self._results[spec] = {}
-                while len(self._results) > RESULT_MEMO_SPECS:
-                    self._results.popitem(last=False)
-            else:
-                self._results.move_to_end(spec)
-            if len(memo) > RESULT_MEMO_PER_SPEC:
-                memo.clear()
-            return memo
 
     def refreshed_generation(self, session: Session) -> int:
         with self.lock:
@@ -536,34 +570,46 @@ class LotIndex:
         out: I64 = rows[keep]
         return out
 
-    def _first_cut(self, spec: scoring.Spec, *, eligible_only: bool) -> I64:
-        """Active rows of the family with quantity; only compatible polymers when a hard
-        polymer criterion applies (rows of the (family, polymer) groups)."""
+    def _first_cut(self, spec: scoring.Spec, *, eligible_only: bool) -> list[Part]:
+        """The parts of the snapshot a scan reads: the contiguous ranges of the family's
+        (family, polymer) groups, only the compatible polymers with a hard polymer criterion,
+        merged where adjacent, plus the rows added or moved since the build (``_extra``)."""
         fam, polymers = self._cut(spec, eligible_only)
         if fam is None:
-            return np.zeros(0, dtype=np.int64)
-        parts: list[I64] = []
-        extra: list[int] = []
-        for key in {*self._groups, *self._extra}:
-            if key[0] != fam or (polymers is not None and key[1] not in polymers):
-                continue
-            if key in self._groups:
-                parts.append(self._groups[key])
-            extra.extend(self._extra.get(key, ()))
+            return []
+        wanted = [
+            key
+            for key in {*self._groups, *self._extra}
+            if key[0] == fam and (polymers is None or key[1] in polymers)
+        ]
+        merged: list[list[int]] = []
+        for a, b in sorted(self._groups[key] for key in wanted if key in self._groups):
+            if merged and merged[-1][1] == a:
+                merged[-1][1] = b
+            else:
+                merged.append([a, b])
+        parts: list[Part] = [slice(a, b) for a, b in merged]
+        extra = [i for key in wanted for i in self._extra.get(key, ())]
         if extra:
-            parts.append(np.asarray(extra, dtype=np.int64))
-        if not parts:
-            return np.zeros(0, dtype=np.int64)
-        rows = np.concatenate(parts)
-        if extra:
-            rows = np.unique(rows)
-        keep = self.alive[rows] & (self.codes["family"][rows] == fam)
-        keep &= self.floats["available_kg"][rows] > 0
-        out: I64 = rows[keep]
-        return out
+            rows = np.unique(np.asarray(extra, dtype=np.int64))
+            if merged:  # a moved row stays in its old range too: read it once
+                starts = np.asarray([m[0] for m in merged], dtype=np.int64)
+                ends = np.asarray([m[1] for m in merged], dtype=np.int64)
+                at = np.searchsorted(starts, rows, side="right") - 1
+                inside = (at >= 0) & (rows < ends[np.maximum(at, 0)])
+                rows = rows[~inside]
+            if len(rows):
+                parts.append(rows)
+        return parts
 
     def scan(
-        self, session: Session, spec: scoring.Spec, *, eligible_only: bool, skip_quantity: bool
+        self,
+        session: Session,
+        spec: scoring.Spec,
+        *,
+        eligible_only: bool,
+        skip_quantity: bool,
+        refresh: bool = True,
     ) -> Candidates:
         """Refresh, then the lots that may be eligible (``eligible_only``; with
         ``skip_quantity`` the quantity criterion is not applied as a filter) or all active lots
@@ -572,13 +618,27 @@ class LotIndex:
         Scans are memoised per spec and kept up to date incrementally: only the rows changed
         since (the refresh's changelog) are evaluated again."""
         with self.lock:
-            self.refresh(session)
+            if refresh:  # (the caller may have refreshed in this transaction a moment ago)
+                self.refresh(session)
             key = (spec, eligible_only, skip_quantity)
             memo = self._scans.get(key)
             changed = len(self._changes) - memo[0] if memo is not None else 0
             if memo is None or changed > MAX_INCREMENTAL:
-                rows = self._first_cut(spec, eligible_only=eligible_only)
-                part = self._evaluate_rows(spec, rows, eligible_only, skip_quantity)
+                pieces = [
+                    self._evaluate_rows(spec, p, eligible_only, skip_quantity)
+                    for p in self._first_cut(spec, eligible_only=eligible_only)
+                ]
+                if len(pieces) == 1:
+                    part = pieces[0]
+                else:
+                    part = tuple(  # type: ignore[assignment]
+                        np.concatenate(cols) if pieces else np.zeros(0, dtype=dtype)
+                        for cols, dtype in zip(
+                            zip(*pieces, strict=True) if pieces else ((),) * 4,
+                            (np.int64, np.float64, np.float64, np.bool_),
+                            strict=True,
+                        )
+                    )
             else:
                 _, old = memo
                 delta = np.unique(np.asarray(self._changes[memo[0] :], dtype=np.int64))
@@ -610,32 +670,77 @@ class LotIndex:
             )
 
     def _evaluate_rows(
-        self, spec: scoring.Spec, rows: I64, eligible_only: bool, skip_quantity: bool
+        self, spec: scoring.Spec, part: Part, eligible_only: bool, skip_quantity: bool
     ) -> tuple[I64, F64, F64, BoolA]:
+        """Candidates of one part with their bounds, in three phases: (A) the hard criteria
+        that need no distance, on the part as it is (column slices for a range: no copies),
+        combined into one mask, plus a bounding box for a hard maximum distance; (B) hard
+        distance and price, only for the rows that survived A; (C) the soft criteria, which
+        only bound the score, for the final rows."""
+        if isinstance(part, slice):
+            start, n = part.start, part.stop - part.start
+        else:
+            start, n = 0, len(part)
         shared: dict[str, Any] = {}
         plan = [(c, _Evaluator(self, spec, c, shared)) for c in spec.criteria]
-        maybe = np.ones(len(rows), dtype=np.bool_)
-        # Cheap and selective filters first (each one shrinks the rows the next reads).
-        for crit, ev in sorted(plan, key=lambda ce: _FILTER_ORDER.get(type(ce[0]), 9)):
-            if skip_quantity and isinstance(crit, scoring.QuantityCriterion):
+        fam = self.vocab["family"].codes.get(spec.family, -1)
+        keep: BoolA = (
+            self.alive[part]
+            & (self.codes["family"][part] == fam)
+            & (self.floats["available_kg"][part] > 0)
+        )
+        maybe = np.ones(n, dtype=np.bool_)
+        outcomes: list[_Outcome | None] = [None] * len(plan)
+
+        def applies(crit: scoring.Criterion) -> bool:
+            return crit.hard and not (skip_quantity and isinstance(crit, scoring.QuantityCriterion))
+
+        for i, (crit, ev) in enumerate(plan):
+            if isinstance(crit, _LATE) or not applies(crit):
                 continue
-            if not crit.hard:
-                continue
-            nb = _nonblocking(crit, ev.outcome(rows))
+            nb = ev.nonblocking(part)
+            if nb is None:  # no short form: the general outcome (kept for phase C)
+                o = outcomes[i] = ev.outcome(part)
+                nb = _nonblocking(crit, o)
             if eligible_only:
-                keep = np.broadcast_to(nb, rows.shape)
-                rows = rows[keep]
-                maybe = maybe[keep]
+                keep &= nb
             else:
                 maybe &= nb
+        if eligible_only:
+            keep &= self._bounding_box(spec, part)
+        sel = np.flatnonzero(keep)
+        rows: I64 = sel + start if isinstance(part, slice) else part[sel]
+        maybe = maybe[sel]
+        outcomes = [None if o is None else _take(o, sel) for o in outcomes]
+        for i, (crit, ev) in sorted(
+            enumerate(plan), key=lambda ie: _LATE_ORDER.get(type(ie[1][0]), 0)
+        ):
+            if not isinstance(crit, _LATE) or not applies(crit):
+                continue
+            o = outcomes[i] = ev.outcome(rows)
+            nb = _nonblocking(crit, o)
+            if not eligible_only:
+                maybe &= nb
+                continue
+            k = np.broadcast_to(nb, rows.shape)
+            if k.all():
+                continue
+            sel = np.flatnonzero(k)
+            rows, maybe = rows[sel], maybe[sel]
+            outcomes = [None if o is None else _take(o, sel) for o in outcomes]
+            hit = shared.get("distance")
+            if hit is not None:  # distances already computed stay aligned with the rows
+                shared["distance"] = (rows, hit[1][sel])
+        # (C) the criteria that filter nothing only bound the score: the final rows only
         num = np.zeros(len(rows))
         den = np.zeros(len(rows))
-        for crit, ev in plan:
+        for (crit, ev), done in zip(plan, outcomes, strict=True):
+            if done is None:
+                done = ev.outcome(rows)
             w = float(crit.weight)
-            o = ev.outcome(rows)
-            pv = np.broadcast_to(o.pv, rows.shape)
-            pa = np.broadcast_to(o.pa, rows.shape)
-            ubv = np.clip(np.broadcast_to(o.ubv, rows.shape), 0.0, 1.0)
+            pv = np.broadcast_to(done.pv, rows.shape)
+            pa = np.broadcast_to(done.pa, rows.shape)
+            ubv = np.clip(np.broadcast_to(done.ubv, rows.shape), 0.0, 1.0)
             if crit.if_missing != "ignore":
                 num += w * np.where(pv, ubv, 0.0)
                 den += w
@@ -650,6 +755,78 @@ class LotIndex:
         d = plan[0][1].distance_lb(rows) if plan else None
         d_lb = np.full(len(rows), np.inf) if d is None else d
         return rows, cap, d_lb, maybe
+
+    def _bounding_box(self, spec: scoring.Spec, part: Part) -> BoolA | bool:
+        """Rows that a hard maximum distance cannot rule out by a bounding box (rows without
+        coordinates stay: the distance criterion decides them). With h the haversine term,
+        h >= sin^2(dphi/2) and h >= cos(phi1) cos(phi2) sin^2(dlambda/2), so the distance is
+        at least R |dphi|, and within the latitude band at least
+        2R asin(sqrt(cos(phi1) cos(phi_far)) |sin(dlambda/2)|), phi_far being the band's
+        latitude farthest from the equator."""
+        crit = next((c for c in spec.criteria if isinstance(c, scoring.DistanceCriterion)), None)
+        if crit is None or not crit.hard or crit.max_km is None or spec.origin is None:
+            return True
+        lat0, lon0 = spec.origin
+        reach_km = crit.max_km * (1 + 1e-9) + 1e-6
+        reach = reach_km / _KM_PER_DEGREE
+        f = self.floats
+        lat = f["latitude"][part]
+        with np.errstate(invalid="ignore"):
+            out: BoolA = ~(np.abs(lat - lat0) > reach)
+            far = min(90.0, max(abs(lat0 - reach), abs(lat0 + reach)))
+            cos_far = math.cos(math.radians(lat0)) * math.cos(math.radians(far))
+            half = reach_km / (2.0 * EARTH_RADIUS_KM)
+            if cos_far > 1e-12 and half < math.pi / 2:
+                s = math.sin(half) / math.sqrt(cos_far)
+                if s < 1.0:
+                    dlon = math.degrees(2.0 * math.asin(s)) * (1 + 1e-9) + 1e-9
+                    delta = np.abs(f["longitude"][part] - lon0)
+                    if not -180.0 <= lon0 - dlon <= lon0 + dlon <= 180.0:
+                        delta = np.abs((delta + 180.0) % 360.0 - 180.0)  # across +-180 degrees
+                    out &= ~(delta > dlon)
+        return out
+
+
+def _unit_vector(lat: F64, lon: F64) -> tuple[F64, F64, F64]:
+    phi, lam = np.radians(lat), np.radians(lon)
+    cos_phi = np.cos(phi)
+    return cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)
+
+
+def distance_lb_km(ux: F64, uy: F64, uz: F64, lat0: float, lon0: float) -> F64:
+    """A hair below the haversine distance from (lat0, lon0) to the unit vectors' points,
+    through the chord: d = 2R asin(|u - u0| / 2). No trigonometry per row but one asin; the
+    absolute error (~1e-12 km) is far inside the margin of 1e-9 relative plus 1 mm, except
+    within ~600 km of the antipode, where asin (here and in the haversine) is ill-conditioned:
+    1 km less there."""
+    x0, y0, z0 = (float(a[0]) for a in _unit_vector(np.array([lat0]), np.array([lon0])))
+    chord2 = (ux - x0) ** 2 + (uy - y0) ** 2 + (uz - z0) ** 2
+    half = np.minimum(np.sqrt(chord2) * 0.5, 1.0)
+    d = (2.0 * EARTH_RADIUS_KM) * np.arcsin(half)
+    margin = np.where(half > 0.999, 1.0, 1e-6)
+    out: F64 = np.maximum(0.0, d * (1 - 1e-9) - margin)
+    return out
+
+
+def _pair(t: float | None, load: float | None) -> tuple[float | None, float | None] | None:
+    return None if t is None and load is None else (t, load)
+
+
+def _text_rank(vocab: _Vocab) -> I64:
+    """code -> rank of the code's text (None first)."""
+    order = sorted(range(len(vocab.values)), key=lambda c: vocab.values[c] or "")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+def _take(o: _Outcome, sel: npt.NDArray[np.intp]) -> _Outcome:
+    """The outcome for the selected rows (scalars stay scalars)."""
+
+    def t(x: Any) -> Any:
+        return x[sel] if isinstance(x, np.ndarray) and x.ndim else x
+
+    return _Outcome(t(o.pv), t(o.passv), t(o.ubv), t(o.pa))
 
 
 class _Ids(Sequence[str]):
@@ -672,17 +849,11 @@ class _Ids(Sequence[str]):
         return self._ids[int(self._rows[i])]
 
 
-_FILTER_ORDER: dict[type, int] = {
-    scoring.FamilyCriterion: 0,
-    scoring.PolymerCriterion: 1,
-    scoring.DqlCriterion: 2,
-    scoring.QuantityCriterion: 3,
-    scoring.DeliveryWindowCriterion: 4,
-    scoring.ValuesCriterion: 5,
-    scoring.DistanceCriterion: 6,
-    scoring.CertificationCriterion: 7,
-    scoring.PriceCriterion: 8,
-}
+# Criteria that need distances (haversine) run in phase B, on the rows that survived the rest:
+# the distance first (it filters), then the price (a landed price adds transport).
+_LATE: Final = (scoring.DistanceCriterion, scoring.PriceCriterion)
+_LATE_ORDER: Final[dict[type, int]] = {scoring.DistanceCriterion: 0, scoring.PriceCriterion: 1}
+_KM_PER_DEGREE: Final = EARTH_RADIUS_KM * math.pi / 180.0
 
 
 def _nonblocking(crit: scoring.Criterion, o: _Outcome) -> BoolA | bool:
@@ -707,30 +878,116 @@ class _Evaluator:
         self.spec = spec
         self.crit = crit
         self.shared = shared  # per scan: distances of the current rows
-        self._cache: tuple[int, Any, _Outcome] | None = None
 
-    def outcome(self, rows: I64) -> _Outcome:
-        if self._cache is not None and self._cache[0] == len(rows) and self._cache[1] is rows:
-            return self._cache[2]
-        o = self._compute(rows)
-        self._cache = (len(rows), rows, o)
-        return o
+    def outcome(self, rows: Part) -> _Outcome:
+        return self._compute(rows)
 
-    def distance_lb(self, rows: I64) -> F64 | None:
+    def nonblocking(self, rows: Part) -> BoolA | bool | None:
+        """The rows this hard criterion cannot make ineligible, in as few array operations as
+        possible: the same rows as ``_nonblocking(crit, outcome(rows))`` (a test compares
+        them), or None where only that general form applies."""
+        c = self.crit
+        ix = self.ix
+        f = ix.floats
+        absent_ok = c.if_missing != "fail"
+        if isinstance(c, scoring.FamilyCriterion):
+            return True  # the part's rows are checked for the family already
+        if isinstance(c, scoring.PolymerCriterion):
+            lut = ix.vocab["polymer"].table(
+                lambda p: any(
+                    scoring.polymer_compatible(p, v, c.include_subtypes) for v in c.values
+                )
+            )
+            lut[0] = absent_ok
+            out: BoolA = lut[ix.codes["polymer"][rows]]
+            return out
+        if isinstance(c, scoring.ValuesCriterion):
+            if c.attribute not in ("form", "color", "source", "end_of_waste_status"):
+                return True
+            wanted = {v.lower() for v in c.values}
+            lut = ix.vocab[c.attribute].table(lambda s: s.lower() in wanted)
+            lut[0] = absent_ok
+            out = lut[ix.codes[c.attribute][rows]]
+            return out
+        if isinstance(c, scoring.DqlCriterion):
+            return True if c.minimum <= 0 else f["dql"][rows] >= c.minimum
+        if isinstance(c, scoring.QuantityCriterion):
+            return True if c.min_kg is None else f["available_kg"][rows] >= c.min_kg
+        if isinstance(c, scoring.DeliveryWindowCriterion):
+            if c.end is None:
+                return True
+            # _NO_DATE (-1) is before every date: "available now" passes
+            out = ix.ints["available_from"][rows] <= c.end.toordinal()
+            return out
+        if isinstance(c, scoring.WindowCriterion) and not absent_ok:
+            return self._window_nonblocking(c, rows)
+        return None
+
+    def _window_nonblocking(self, c: scoring.WindowCriterion, rows: Part) -> BoolA | bool:
+        """Hard window, missing = fail: a value, comparable as far as the columns tell, whose
+        mean +- k sd can lie inside (as ``_window``: value possible and passing)."""
+        col = _WINDOW_COLUMNS.get(c.prop)
+        if col is None or col[1] != c.canonical_unit:
+            return True
+        f = self.ix.floats
+        if c.prop == "Viscosity" and c.quantity != "MFR":
+            out: BoolA = np.isnan(f["mfr"][rows])
+            return out
+        v = f[col[0]][rows]
+        ksd = f[col[2]][rows] * (scoring.K_SIGMA * (1 - 1e-9))
+        if c.minimum is None and c.maximum is None:
+            ok: BoolA = ~np.isnan(v)
+        else:
+            tol = 1e-9 * (1.0 + np.abs(v) + ksd)
+            with np.errstate(invalid="ignore"):  # NaN (no value) compares False: blocked
+                if c.minimum is not None:
+                    ok = v - ksd + tol >= c.minimum
+                if c.maximum is not None:
+                    high = v + ksd - tol <= c.maximum
+                    ok = high if c.minimum is None else ok & high
+        other = self._condition_differs(c)
+        if other is not None:
+            ok &= ~other[self.ix.codes["mfr_cond"][rows]]
+        return ok
+
+    def _condition_differs(self, c: scoring.WindowCriterion) -> BoolA | None:
+        """Lookup table MFR (temperature, load) code -> a required condition surely differs
+        (the same test as ``_window``'s ``other``, per distinct pair instead of per row)."""
+        if c.prop != "Viscosity":
+            return None
+        wanted = [
+            (0 if name == "temperature_c" else 1, float(w))
+            for name, w in c.conditions
+            if name in ("temperature_c", "load_kg") and not isinstance(w, str)
+        ]
+        if not wanted:
+            return None
+
+        def differs(pair: tuple[float | None, float | None]) -> bool:
+            for at, w in wanted:
+                have = pair[at]
+                if have is None or math.isnan(have):
+                    continue
+                tol = max(1e-3 * max(abs(have), abs(w)), 1e-9)
+                if abs(have - w) > 2.0 * tol:
+                    return True
+            return False
+
+        return self.ix.vocab["mfr_cond"].table(differs)
+
+    def distance_lb(self, rows: Part) -> F64 | None:
+        """Distances (a hair below the haversine); phase B only (cached for these rows)."""
         if self.spec.origin is None:
             return None
         hit = self.shared.get("distance")
         if hit is not None and hit[0] is rows:
             return hit[1]  # type: ignore[no-any-return]
         f = self.ix.floats
-        d = haversine_km_array(
-            self.spec.origin[0], self.spec.origin[1], f["latitude"][rows], f["longitude"][rows]
-        )
-        out: F64 = np.maximum(0.0, d * (1 - 1e-9) - 1e-6)
+        out = distance_lb_km(f["ux"][rows], f["uy"][rows], f["uz"][rows], *self.spec.origin)
         self.shared["distance"] = (rows, out)
         return out
 
-    def _compute(self, rows: I64) -> _Outcome:
+    def _compute(self, rows: Part) -> _Outcome:
         c = self.crit
         ix = self.ix
         f = ix.floats
@@ -788,7 +1045,7 @@ class _Evaluator:
             return self._window(c, rows)
         return _unknown()  # ReachCriterion and anything new: decided by the exact scorer
 
-    def _price(self, c: scoring.PriceCriterion, rows: I64) -> _Outcome:
+    def _price(self, c: scoring.PriceCriterion, rows: Part) -> _Outcome:
         ix = self.ix
         price = ix.floats["price"][rows]
         cur = ix.codes["currency"][rows]
@@ -807,12 +1064,12 @@ class _Evaluator:
             ub = 1.0 - value / (2.0 * c.max_per_t) if c.max_per_t > 0 else ok.astype(np.float64)
         return _Outcome(value_possible, ok, np.nan_to_num(ub, nan=0.0), ~value_possible)
 
-    def _certs(self, c: scoring.CertificationCriterion, rows: I64) -> _Outcome:
+    def _certs(self, c: scoring.CertificationCriterion, rows: Part) -> _Outcome:
         ix = self.ix
         mask = ix.ints["certmask"][rows]
         unknown = mask == _CERT_UNKNOWN
         has = unknown | (mask != 0)
-        count = np.zeros(len(rows))
+        count = np.zeros(mask.shape)
         for s in c.schemes:
             bit = ix.schemes.get(s)
             if bit is not None:
@@ -822,7 +1079,7 @@ class _Evaluator:
         ub = np.where(ok, 1.0, count / len(c.schemes))
         return _Outcome(has, ok, ub, ~has)
 
-    def _window(self, c: scoring.WindowCriterion, rows: I64) -> _Outcome:
+    def _window(self, c: scoring.WindowCriterion, rows: Part) -> _Outcome:
         col = _WINDOW_COLUMNS.get(c.prop)
         if col is None or col[1] != c.canonical_unit:
             return _unknown()
@@ -856,12 +1113,14 @@ class _Evaluator:
         pv = ~incomparable
         pa = ~comparable | ~has
         vv = np.where(has, v, 0.0)
-        lo_tol = 1e-9 * (1.0 + np.abs(vv))
-        inside = np.ones(len(rows), dtype=np.bool_)
+        # mean +- k sd as the exact scorer (a hair narrower: the bound stays an upper bound)
+        ksd = scoring.K_SIGMA * np.nan_to_num(f[col[2]][rows], nan=0.0) * (1 - 1e-9)
+        lo_tol = 1e-9 * (1.0 + np.abs(vv) + ksd)
+        inside = np.ones(v.shape, dtype=np.bool_)
         if c.minimum is not None:
-            inside &= vv + lo_tol >= c.minimum
+            inside &= vv - ksd + lo_tol >= c.minimum
         if c.maximum is not None:
-            inside &= vv - lo_tol <= c.maximum
+            inside &= vv + ksd - lo_tol <= c.maximum
         if c.target is not None:
             t = c.target
             reach = max(
@@ -870,14 +1129,14 @@ class _Evaluator:
             )
             if reach <= 0:
                 reach = abs(t) if t != 0 else 1.0
-            dist = np.maximum(0.0, np.abs(vv - t) - lo_tol)
+            dist = np.maximum(0.0, np.abs(vv - t) + ksd - lo_tol)
             ub = 1.0 - dist / (2.0 * reach)
         else:
-            over = np.zeros(len(rows))
+            over = np.zeros(v.shape)
             if c.maximum is not None:
-                over = np.maximum(over, vv - c.maximum)
+                over = np.maximum(over, vv + ksd - c.maximum)
             if c.minimum is not None:
-                over = np.maximum(over, c.minimum - vv)
+                over = np.maximum(over, c.minimum - (vv - ksd))
             over = np.maximum(0.0, over - lo_tol)
             if c.minimum is not None and c.maximum is not None:
                 width = c.maximum - c.minimum

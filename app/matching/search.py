@@ -34,7 +34,7 @@ __all__ = ["TopK"]
 
 Mode = Literal["rank", "near"]
 Key = tuple[Any, ...]
-FIRST_CHUNK = 32
+FIRST_CHUNK = 8  # bounds are tight for denormalised criteria: the first k + 8 often suffice
 CHUNK = 64
 
 
@@ -50,7 +50,7 @@ class TopK:
         self.facts: dict[int, scoring.LotFacts | None] = {}
         self.fresh: dict[str, tuple[str, float] | None] = {}  # checked in this transaction
         self.evaluated = 0
-        self.memo = index.results_for(spec)
+        self.memo: dict[tuple[str, int, float], scoring.Result] = {}  # this request only
 
     # --- exact evaluation ---------------------------------------------------------------------
 

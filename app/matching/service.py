@@ -337,13 +337,15 @@ def match(
     cached = ix.answer(key, ix.refreshed_generation(session))
     if isinstance(cached, MatchOutcome) and _still_valid(session, cached):
         return cached
-    cands = ix.scan(session, spec, eligible_only=not include_ineligible, skip_quantity=False)
+    cands = ix.scan(
+        session, spec, eligible_only=not include_ineligible, skip_quantity=False, refresh=False
+    )
     ranked = TopK(session, ix, spec, cands).top(
         limit, mode="rank", accept=None if include_ineligible else _eligible
     )
     proposals: list[scoring.Proposal] = []
     if _needs_quantity(spec) and spec.min_kg is not None and not any(r.eligible for r in ranked):
-        more = ix.scan(session, spec, eligible_only=True, skip_quantity=True)
+        more = ix.scan(session, spec, eligible_only=True, skip_quantity=True, refresh=False)
         near = TopK(session, ix, spec, more).top(PROPOSAL_POOL, mode="near", accept=_short)
         proposals = scoring.propose(near, spec.min_kg, pool=PROPOSAL_POOL)
     outcome = MatchOutcome(ranked, proposals, len(cands.ids))

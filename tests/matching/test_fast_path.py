@@ -8,6 +8,7 @@ import datetime as dt
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from pydantic_core import to_json
 from sqlalchemy import select
 
 from app.auth.service import Principal
+from app.geo import haversine_km
 from app.lots import service as lot_service
 from app.lots.models import Lot
 from app.lots.schemas import LotCreate
@@ -256,6 +258,77 @@ def test_vectorised_filter_never_drops_an_eligible_lot(db, pool, body) -> None: 
         if result.eligible:
             assert row.id in in_candidates
             assert maybe[row.id]
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=specs())
+def test_short_filters_equal_the_general_form(db, pool, body) -> None:  # type: ignore[no-untyped-def]
+    """The scan filters with short forms (lookup tables, one comparison): on every row of
+    the snapshot, range or index rows, they block exactly the rows the general outcome does."""
+    spec = _build(body)
+    with db.transaction(write=False) as s:
+        ix = index.index_for(s)
+        ix.refreshed_generation(s)
+    every = np.arange(ix.n, dtype=np.int64)
+    shared: dict[str, Any] = {}
+    checked = 0
+    for crit in spec.criteria:
+        if not crit.hard:
+            continue
+        ev = index._Evaluator(ix, spec, crit, shared)
+        for rows in (every, slice(0, ix.n)):
+            short = ev.nonblocking(rows)
+            if short is None:
+                continue
+            general = index._nonblocking(crit, ev.outcome(rows))
+            want = np.broadcast_to(general, (ix.n,))
+            assert np.array_equal(np.broadcast_to(short, (ix.n,)), want), crit.name
+            checked += 1
+    assume(checked)
+
+
+def test_bounds_are_exact_where_the_columns_hold_everything(db, pool) -> None:  # type: ignore[no-untyped-def]
+    """For a spec whose criteria are all denormalised (polymer, DQL, MFR window with
+    conditions, density, ash, quantity, distance, landed price), the upper bound equals the
+    exact score, also for lots whose measurements carry a standard deviation: so a new spec
+    scores about K lots exactly, not hundreds (benchmarks/matching)."""
+    spec = _build(FIXED_SPECS["bench_like"])
+    with db.transaction(write=False) as s:
+        ix = index.index_for(s)
+        every = ix.scan(s, spec, eligible_only=False, skip_quantity=False)
+        rows = {
+            r.id: r for r in s.execute(select(*MATCH_COLUMNS).where(Lot.id.in_(list(every.ids))))
+        }
+    with_sd = 0
+    for lot_id, cap in zip(every.ids, every.cap.tolist(), strict=True):
+        facts = lot_facts(rows[lot_id])
+        result = scoring.evaluate(spec, facts)
+        assert result.score <= cap <= result.score + 1e-6, (lot_id, cap, result.score)
+        with_sd += any(m.sd for m in facts.measurements.values())
+    assert with_sd >= 10, "the pool should hold lots with a standard deviation"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    origin=st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+    points=st.lists(st.tuples(st.floats(-90, 90), st.floats(-180, 180)), min_size=1),
+    near=st.floats(0, 1e-3),
+)
+def test_chord_distance_is_a_tight_lower_bound_of_the_haversine(origin, points, near) -> None:  # type: ignore[no-untyped-def]
+    """The scan's distances (unit vectors, no trigonometry per row) never exceed the exact
+    scorer's haversine and stay within 1e-6 relative + 1 m of it (1 km near the antipode)."""
+    points = [*points, (origin[0], origin[1] + near), (-origin[0], origin[1] + 180.0 - near)]
+    lat = np.array([p[0] for p in points])
+    lon = np.array([(p[1] + 180.0) % 360.0 - 180.0 for p in points])
+    lb = index.distance_lb_km(*index._unit_vector(lat, lon), *origin)
+    for d, la, lo in zip(lb.tolist(), lat.tolist(), lon.tolist(), strict=True):
+        exact = haversine_km(origin[0], origin[1], la, lo)
+        assert d <= exact
+        assert exact - d <= 1e-6 * exact + (1.0 if exact > 19_000 else 1e-3)
 
 
 FIXED_SPECS: dict[str, dict[str, Any]] = {
