@@ -23,6 +23,7 @@ from app.kit.logging import configure_logging
 from app.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.kit.migrations import head_revision
 from app.kit.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, install_problem_handlers
+from app.kit.runtime import tune_gc
 from app.lots.router import router as lots_router
 from app.matching.router import router as matching_router
 from app.orders.router import router as orders_router
@@ -61,7 +62,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.thread_pool_size
         jobs = None
-        if db is None:
+        if db is None:  # a real worker (tests pass their database and keep Python's GC)
+            tune_gc(settings.gc_gen0_threshold)
             # Build this worker's matching snapshot now, not on the first match request.
             from app.matching.index import warm
 

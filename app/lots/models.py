@@ -83,6 +83,10 @@ class Lot(Base):
     density_sd: Mapped[float | None] = mapped_column(Float)
     ash_sd: Mapped[float | None] = mapped_column(Float)
     moisture_sd: Mapped[float | None] = mapped_column(Float)
+    # What matching reads from the grade (canonical measurements, food contact, REACH) as
+    # compact JSON (app.matching.facts.encode_match_facts): a match loads this instead of the
+    # whole grade and assessment.
+    match_facts: Mapped[str | None] = mapped_column(Text)
 
     quantity_kg: Mapped[float] = mapped_column(Float)
     available_kg: Mapped[float] = mapped_column(Float)

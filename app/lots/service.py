@@ -33,7 +33,7 @@ from app.lots import codes
 from app.lots.models import Lot, LotStatus
 from app.lots.schemas import LotCreate, LotUpdate, Money
 from app.lots.summary import render_item, stored_datetime
-from app.matching.facts import measurements_of
+from app.matching.facts import encode_match_facts, measurements_of
 from app.matching.service import on_lots_changed
 
 # --- scoped statements ------------------------------------------------------------------------
@@ -268,6 +268,7 @@ def _apply_grade(lot: Lot, grade: Any) -> None:
     lot.claimed_dql = grade.claimed_dql
     for field in Derived.__dataclass_fields__:
         setattr(lot, field, getattr(d, field))
+    lot.match_facts = encode_match_facts(grade.attributes, a.valid_fields)
 
 
 def _apply_location(lot: Lot, body: Any) -> None:

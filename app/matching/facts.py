@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any, Final
 
+import orjson
+
 from app.grades import units
 from app.grades.plausibility import viscosity_quantity
 from app.grades.validation import polymer_vocab
@@ -22,6 +24,9 @@ __all__ = [
     "PROPERTIES",
     "VISCOSITY_DIMENSIONS",
     "canonical_polymer",
+    "decode_match_facts",
+    "encode_match_facts",
+    "grade_facts",
     "lot_facts",
     "measurements_of",
     "property_dimension",
@@ -198,15 +203,65 @@ def canonical_polymer(raw: str | None) -> str | None:
     return code or raw
 
 
-def lot_facts(row: Any) -> LotFacts:
-    """Facts from a lot row or ORM object (attributes named like the ``lots`` columns)."""
-    grade = row.grade or {}
-    attrs = grade.get("attributes") or {}
-    assessment = row.assessment or {}
-    valid = assessment.get("valid_fields") or ()
+def grade_facts(
+    attrs: Mapping[str, Any], valid: Iterable[str]
+) -> tuple[str | None, bool | None, dict[str, Measurement]]:
+    """What matching reads from a grade: food-contact status, REACH declaration and the
+    canonical measurements (only attributes the classifier found valid)."""
     ok = set(valid)
     food = attrs.get("x-FoodContact") if "x-FoodContact" in ok else None
     reach = attrs.get("x-ReachSvhcDeclaration") if "x-ReachSvhcDeclaration" in ok else None
+    return (
+        str(food["status"])
+        if isinstance(food, Mapping) and isinstance(food.get("status"), str)
+        else None,
+        reach if isinstance(reach, bool) else None,
+        measurements_of(attrs, ok),
+    )
+
+
+def encode_match_facts(attrs: Mapping[str, Any], valid: Iterable[str]) -> str:
+    """``grade_facts`` as compact JSON, stored with the lot (``lots.match_facts``): a match
+    reads this short text instead of the whole grade and assessment, and skips the unit
+    normalisation (``decode_match_facts`` gives exactly ``grade_facts``; tested)."""
+    food, reach, ms = grade_facts(attrs, valid)
+    doc = {
+        "f": food,
+        "r": reach,
+        "m": {
+            k: [m.value, m.unit, m.sd, m.method, dict(m.conditions), m.quantity]
+            for k, m in ms.items()
+        },
+    }
+    return orjson.dumps(doc).decode()
+
+
+def decode_match_facts(
+    text: str | bytes,
+) -> tuple[str | None, bool | None, dict[str, Measurement]]:
+    doc = orjson.loads(text)
+    return (
+        doc["f"],
+        doc["r"],
+        {
+            k: Measurement(
+                value=v[0], unit=v[1], sd=v[2], method=v[3], conditions=v[4], quantity=v[5]
+            )
+            for k, v in doc["m"].items()
+        },
+    )
+
+
+def lot_facts(row: Any) -> LotFacts:
+    """Facts from a lot row or ORM object (attributes named like the ``lots`` columns): from
+    the stored ``match_facts`` when the row has them, else from the grade and assessment."""
+    stored = getattr(row, "match_facts", None)
+    if stored:
+        food, reach, measurements = decode_match_facts(stored)
+    else:
+        attrs = (row.grade or {}).get("attributes") or {}
+        valid = (row.assessment or {}).get("valid_fields") or ()
+        food, reach, measurements = grade_facts(attrs, valid)
     price = row.price_per_t_minor
     return LotFacts(
         id=row.id,
@@ -226,9 +281,7 @@ def lot_facts(row: Any) -> LotFacts:
         available_from=row.available_from,
         end_of_waste_status=row.end_of_waste_status,
         certifications=certificates(row.certifications),
-        food_contact=str(food["status"])
-        if isinstance(food, Mapping) and isinstance(food.get("status"), str)
-        else None,
-        reach_declaration=reach if isinstance(reach, bool) else None,
-        measurements=measurements_of(attrs, valid),
+        food_contact=food,
+        reach_declaration=reach,
+        measurements=measurements,
     )

@@ -40,7 +40,7 @@ from typing import Any, Final, overload
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import String, cast, select
+from sqlalchemy import String, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from app.geo.distance import EARTH_RADIUS_KM
@@ -87,8 +87,7 @@ MATCH_COLUMNS = (
     Lot.available_from,
     Lot.end_of_waste_status,
     Lot.certifications,
-    Lot.grade,
-    Lot.assessment,
+    Lot.match_facts,
 )
 
 SNAPSHOT_COLUMNS = (
@@ -119,6 +118,10 @@ SNAPSHOT_COLUMNS = (
     Lot.ash_sd,
     Lot.moisture_sd,
     Lot.certifications,
+)
+# The refresh's first read (built once: constructing the statement cost more than running it)
+_CHANGED_SINCE: Final = select(Lot.id, Lot.version, Lot.status, Lot.available_kg).where(
+    Lot.updated_at >= bindparam("since", type_=Lot.__table__.c.updated_at.type)
 )
 # The first build reads certifications as text and parses only the non-empty ones.
 BUILD_COLUMNS = (
@@ -386,11 +389,8 @@ class LotIndex:
         else:
             assert self.since is not None
             # Narrow read first; the full columns only of rows that changed.
-            stmt = select(Lot.id, Lot.version, Lot.status, Lot.available_kg).where(
-                Lot.updated_at >= self.since
-            )
             changed: list[str] = []
-            for r in session.connection().execute(stmt):
+            for r in session.connection().execute(_CHANGED_SINCE, {"since": self.since}):
                 i = self.row_of.get(r.id)
                 if i is None:
                     if r.status == LotStatus.ACTIVE.value:
@@ -1114,7 +1114,7 @@ class _Evaluator:
         pa = ~comparable | ~has
         vv = np.where(has, v, 0.0)
         # mean +- k sd as the exact scorer (a hair narrower: the bound stays an upper bound)
-        ksd = scoring.K_SIGMA * np.nan_to_num(f[col[2]][rows], nan=0.0) * (1 - 1e-9)
+        ksd = f[col[2]][rows] * (scoring.K_SIGMA * (1 - 1e-9))  # sd columns hold 0, not NaN
         lo_tol = 1e-9 * (1.0 + np.abs(vv) + ksd)
         inside = np.ones(v.shape, dtype=np.bool_)
         if c.minimum is not None:

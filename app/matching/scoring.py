@@ -510,27 +510,32 @@ def evaluate(spec: Spec, lot: LotFacts, *, distance_km: float | None = None) -> 
 def combine(
     criteria: Sequence[Criterion], checks: Sequence[Check], lot: LotFacts, ctx: Context
 ) -> Result:
-    rows: list[tuple[Check, Criterion, bool, bool]] = []
+    flags: list[tuple[bool, bool, bool]] = []  # (absent, counted, blocking) per criterion
+    total_w = 0.0
+    eligible = True
     for crit, chk in zip(criteria, checks, strict=True):
-        absent = chk.verdict in ("missing", "incomparable")
-        counted = not (absent and crit.if_missing == "ignore")
-        if absent:
+        v = chk.verdict
+        if v == "missing" or v == "incomparable":
+            counted = crit.if_missing != "ignore"
             blocking = crit.hard and crit.if_missing == "fail"
+            flags.append((True, counted, blocking))
         else:
-            blocking = crit.hard and chk.verdict == "fail"
-        rows.append((chk, crit, counted, blocking))
-    total_w = sum(crit.weight for _, crit, counted, _ in rows if counted)
+            counted = True
+            blocking = crit.hard and v == "fail"
+            flags.append((False, True, blocking))
+        if counted:
+            total_w += crit.weight
+        if blocking:
+            eligible = False
     score_sum = 0.0
     explained: list[Explained] = []
-    for chk, crit, counted, blocking in rows:
+    for crit, chk, (absent, counted, blocking) in zip(criteria, checks, flags, strict=True):
         part = 0.0
         if counted and total_w > 0:
-            s = 0.0 if chk.verdict in ("missing", "incomparable") else chk.score
-            part = crit.weight * s / total_w
+            part = crit.weight * (0.0 if absent else chk.score) / total_w
             score_sum += part
         explained.append(Explained(chk, crit.hard, crit.weight, counted, blocking, part))
     score = 1.0 if total_w <= 0 else min(1.0, max(0.0, score_sum))
-    eligible = not any(e.blocking for e in explained)
     return Result(lot, eligible, score, ctx.distance_km, ctx.landed_per_t, tuple(explained))
 
 

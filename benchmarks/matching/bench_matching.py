@@ -35,6 +35,7 @@ from app.demo.lots import generate_lot_bodies
 from app.kit.db import Database
 from app.kit.ids import _encode
 from app.kit.migrations import upgrade
+from app.kit.runtime import tune_gc
 from app.lots import service as lot_service
 from app.lots.models import Lot
 from app.lots.schemas import LotCreate
@@ -46,6 +47,7 @@ from app.orgs.service import create_organization
 from app.requirements.models import Requirement
 from app.requirements.schemas import RequirementSpec
 from app.requirements.service import resolve_spec
+from app.settings import Settings
 from benchmarks._pg import free_port, start_postgres
 from benchmarks.lots_bench import _pg, cleanup, log, start_server, stop, wrk
 
@@ -208,10 +210,16 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+# Delivery points for the "new spec each call" rounds (postcodes of German cities).
+PLACES = ("70173", "80331", "50667", "60311", "90402", "68159", "10115", "20095")
+
+
 def _spec_model(i: int | None) -> RequirementSpec:
     body = json.loads(json.dumps(TYPICAL_SPEC))
-    if i is not None:  # another spec each round: no memo can help
+    if i is not None:  # another spec each round: no memo can help, other lots come first
         body["properties"][0]["target"] = 8 + (i % 1000) * 0.01
+        body["delivery_location"]["postcode"] = PLACES[i % len(PLACES)]
+        body["delivery_location"]["max_distance_km"] = (300, 400, 500)[i % 3]
     return RequirementSpec.model_validate(
         resolve_spec(RequirementSpec.model_validate(body)), strict=False
     )
@@ -369,6 +377,9 @@ def main() -> int:
     )
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
+    # as an API worker does at start-up (app.main lifespan): GC thresholds, gc.freeze()
+    gc_threshold = Settings().gc_gen0_threshold
+    tune_gc(gc_threshold)
     rows = []
     pg = start_postgres() if args.db == "postgres" else None
     if pg is not None:
@@ -401,7 +412,12 @@ def main() -> int:
                 log(f"seeded {n} lots in {seconds:.1f} s")
                 if saved is not None:
                     saved.write_text(json.dumps(ids))
-            res: dict[str, Any] = {"db": args.db, "lots": n, "seed_seconds": round(seconds, 1)}
+            res: dict[str, Any] = {
+                "db": args.db,
+                "lots": n,
+                "seed_seconds": round(seconds, 1),
+                "gc_gen0_threshold": gc_threshold,
+            }
             res["in_process"] = in_process(url, args.rounds, args.max_seconds, vary=False)
             log(f"in-process (same requirement): {res['in_process']}")
             res["in_process_varied"] = in_process(url, args.rounds, args.max_seconds, vary=True)

@@ -331,6 +331,23 @@ def test_chord_distance_is_a_tight_lower_bound_of_the_haversine(origin, points, 
         assert exact - d <= 1e-6 * exact + (1.0 if exact > 19_000 else 1e-3)
 
 
+def test_stored_match_facts_equal_the_facts_from_the_grade(db, pool) -> None:  # type: ignore[no-untyped-def]
+    """Matching reads ``lots.match_facts`` (compact, written with the grade) instead of the
+    grade and assessment: for every lot, both give the same facts."""
+    with db.transaction(write=False) as s:
+        lots = s.scalars(select(Lot)).all()
+        assert all(lot.match_facts for lot in lots)
+        with_measurements = 0
+        for lot in lots:
+            stored = lot_facts(lot)
+            lot.match_facts = None  # (not flushed: the transaction is read-only)
+            from_grade = lot_facts(lot)
+            assert stored == from_grade, lot.id
+            with_measurements += bool(stored.measurements)
+        s.expunge_all()
+    assert with_measurements > 100
+
+
 FIXED_SPECS: dict[str, dict[str, Any]] = {
     # only multi-lot proposals can cover the quantity
     "proposals": {
