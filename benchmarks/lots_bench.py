@@ -49,7 +49,7 @@ from app.lots import service
 from app.lots.models import Lot
 from app.orgs.models import OrgRole
 from app.orgs.service import create_organization
-from benchmarks._pg import TempPostgres, free_port, start_postgres
+from benchmarks._pg import BENCH_SETTINGS, TempPostgres, free_port, start_postgres
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -658,15 +658,7 @@ def main() -> int:
             else:
                 admin = args.pg_url
                 if admin is None:
-                    pg = start_postgres(
-                        (
-                            "fsync=off",
-                            "synchronous_commit=off",
-                            "full_page_writes=off",
-                            "shared_buffers=1GB",
-                            "max_wal_size=4GB",
-                        )
-                    )
+                    pg = start_postgres(BENCH_SETTINGS)
                     _pg.append(pg)
                     admin = pg.admin_url
                     result["postgres"] = pg.version

@@ -735,6 +735,11 @@ class LotIndex:
         num = np.zeros(len(rows))
         den = np.zeros(len(rows))
         for (crit, ev), done in zip(plan, outcomes, strict=True):
+            if done is None and eligible_only and applies(crit) and _passing_scores_one(crit):
+                # every row passed this hard criterion with a value: it scores 1
+                num += float(crit.weight)
+                den += float(crit.weight)
+                continue
             if done is None:
                 done = ev.outcome(rows)
             w = float(crit.weight)
@@ -854,6 +859,29 @@ class _Ids(Sequence[str]):
 _LATE: Final = (scoring.DistanceCriterion, scoring.PriceCriterion)
 _LATE_ORDER: Final[dict[type, int]] = {scoring.DistanceCriterion: 0, scoring.PriceCriterion: 1}
 _KM_PER_DEGREE: Final = EARTH_RADIUS_KM * math.pi / 180.0
+
+
+def _passing_scores_one(crit: scoring.Criterion) -> bool:
+    """A hard criterion whose rows left after the filter certainly have a value that passes
+    (value possible, never absent), and a passing value scores 1 (the short filters' types)."""
+    if isinstance(
+        crit,
+        scoring.FamilyCriterion
+        | scoring.DqlCriterion
+        | scoring.QuantityCriterion
+        | scoring.DeliveryWindowCriterion,
+    ):
+        return True
+    if isinstance(crit, scoring.PolymerCriterion):
+        return crit.if_missing == "fail"
+    if isinstance(crit, scoring.ValuesCriterion):
+        return crit.if_missing == "fail" and crit.attribute in (
+            "form",
+            "color",
+            "source",
+            "end_of_waste_status",
+        )
+    return False
 
 
 def _nonblocking(crit: scoring.Criterion, o: _Outcome) -> BoolA | bool:

@@ -48,7 +48,7 @@ from app.requirements.models import Requirement
 from app.requirements.schemas import RequirementSpec
 from app.requirements.service import resolve_spec
 from app.settings import Settings
-from benchmarks._pg import free_port, start_postgres
+from benchmarks._pg import BENCH_SETTINGS, free_port, start_postgres
 from benchmarks.lots_bench import _pg, cleanup, log, start_server, stop, wrk
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -381,7 +381,7 @@ def main() -> int:
     gc_threshold = Settings().gc_gen0_threshold
     tune_gc(gc_threshold)
     rows = []
-    pg = start_postgres() if args.db == "postgres" else None
+    pg = start_postgres(BENCH_SETTINGS) if args.db == "postgres" else None
     if pg is not None:
         _pg.append(pg)
     try:
