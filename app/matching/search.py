@@ -7,10 +7,11 @@ lot can still beat the K-th best exact result: its bound key is then no better t
 key. That is a branch-and-bound, so the top K equals that of scoring every candidate.
 
 Consistency: the final top K are re-read in the request's transaction (``SELECT id, status,
-available_kg FROM lots WHERE id IN (...)``). A lot gone, no longer active or without quantity is
-dropped; a changed quantity is re-scored; and the search goes on until every lot of the final
-top K has been checked. So a lot withdrawn or reserved a moment ago, by any worker, is never
-offered, whatever the snapshot says.
+available_kg FROM lots WHERE id IN (...)``; a lot whose facts were read from the database in
+this request already carries the state of that read). A lot gone, no longer active or without
+quantity is dropped; a changed quantity is re-scored; and the search goes on until every lot
+of the final top K has been checked. So a lot withdrawn or reserved a moment ago, by any
+worker, is never offered, whatever the snapshot says.
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ class TopK:
             p = missing.pop(row.id)
             facts = lot_facts(row)
             self.ix.cache_facts((row.id, int(row.version)), facts)
-            if row.status != LotStatus.ACTIVE.value:
-                self.fresh[row.id] = None
+            # read in this transaction: the state a re-check would give (one round trip less)
+            self.fresh[row.id] = (str(row.status), float(row.available_kg))
             self.facts[p] = facts
         for lot_id, p in missing.items():  # no longer in the database
             self.fresh[lot_id] = None
