@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -78,3 +78,23 @@ def test_failed_commit_is_an_error_not_a_201(client, recycler, db):
 @pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
 def test_docs_are_served(client, path):
     assert client.get(path).status_code == 200
+
+
+def test_read_sessions_run_without_a_transaction_only_on_postgresql(database_url):
+    """PostgreSQL read sessions are in autocommit (READ COMMITTED gives every statement its own
+    snapshot anyway: BEGIN and COMMIT were two round trips per read); SQLite keeps its read
+    transaction, which is what makes several statements see one snapshot there. Writes always
+    run in a transaction."""
+    db = Database(database_url)
+    try:
+        for write in (False, True):
+            with db.transaction(write=write) as s:
+                s.execute(select(1)).one()
+                dbapi = s.connection().connection.dbapi_connection
+                if db.is_sqlite:
+                    assert dbapi.in_transaction
+                else:
+                    assert dbapi.autocommit is (not write)
+                    assert (dbapi.info.transaction_status == 0) is (not write)  # 0: idle
+    finally:
+        db.dispose()
