@@ -20,11 +20,11 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ARRAY, String, any_, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.lots.models import Lot, LotStatus
@@ -48,21 +48,15 @@ def current_state(session: Session, lot_ids: list[str]) -> dict[str, tuple[str, 
     if not lot_ids:
         return {}
     conn = session.connection()
-    if conn.dialect.paramstyle == "qmark":  # SQLite
-        rows = conn.exec_driver_sql(_state_sql(len(lot_ids)), tuple(lot_ids))
-    else:  # PostgreSQL: one statement text for any number of ids (prepared after 5 uses)
-        rows = conn.exec_driver_sql(_STATE_ANY, (list(lot_ids),))
+    sql = _state_sql(conn.dialect.paramstyle, len(lot_ids))
+    rows = conn.exec_driver_sql(sql, tuple(lot_ids))
     return {lot_id: (str(status), float(kg)) for lot_id, status, kg in rows}
 
 
-_STATE_ANY: Final = "SELECT id, status, available_kg FROM lots WHERE id = ANY(%s)"
-_FACTS: Final = select(*MATCH_COLUMNS, Lot.version, Lot.status)
-_FACTS_ANY: Final = _FACTS.where(Lot.id == any_(bindparam("ids", type_=ARRAY(String))))
-
-
 @functools.lru_cache(maxsize=256)
-def _state_sql(n: int) -> str:
-    return f"SELECT id, status, available_kg FROM lots WHERE id IN ({', '.join(['?'] * n)})"
+def _state_sql(paramstyle: str, n: int) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return f"SELECT id, status, available_kg FROM lots WHERE id IN ({', '.join([mark] * n)})"
 
 
 class TopK:
@@ -92,12 +86,8 @@ class TopK:
                 self.facts[p] = facts
         if not missing:
             return
-        conn = self.session.connection()
-        if conn.dialect.name == "postgresql":  # one statement text: prepared after 5 uses
-            rows = conn.execute(_FACTS_ANY, {"ids": list(missing)})
-        else:
-            rows = conn.execute(_FACTS.where(Lot.id.in_(list(missing))))
-        for row in rows:
+        stmt = select(*MATCH_COLUMNS, Lot.version, Lot.status).where(Lot.id.in_(list(missing)))
+        for row in self.session.connection().execute(stmt):
             p = missing.pop(row.id)
             facts = lot_facts(row)
             self.ix.cache_facts((row.id, int(row.version)), facts)
