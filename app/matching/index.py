@@ -19,10 +19,14 @@ eligibility and an *upper bound* of the score (``scan``). Both are deliberately 
 
 So the vectorised filter is never stricter than the exact scorer (``app.matching.scoring``),
 and the bound never lower than the exact score. The service then scores exactly, in bound order,
-only until no unscored lot can still enter the top K (``app.matching.service``).
+only until no unscored lot can still enter the top K (``app.matching.search``).
+
+Layout: the build orders rows by (family, polymer text), so each group is a contiguous range
+and a scan works on column slices; a scan runs in three phases (``_evaluate_rows``).
 
 Thread safety: one lock guards refresh and scan (both short, numpy-bound); the exact phase works
-on copies. The exact facts of lots (JSON grade -> ``LotFacts``) are cached per (id, version).
+on copies. The exact facts of lots (``lots.match_facts`` -> ``LotFacts``) are cached per (id,
+version).
 """
 
 from __future__ import annotations
