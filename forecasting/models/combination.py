@@ -288,16 +288,7 @@ class Combination(Forecaster):
                 per_member if w_origins == origins else self._member_backcasts(panel, w_origins)
             )
             self._choose_weights(panel, w_origins, w_preds)
-        preds = [
-            _combine(
-                [pm[i] for pm in per_member],
-                self.native_quantiles,
-                self._source(),
-                self.source_interval,
-                self._series_weights(panel.values[:, :o]),
-            )
-            for i, o in enumerate(origins)
-        ]
+        preds = self._combined_at(panel, origins, per_member)
         return self._calibration_from(panel, origins, preds)
 
     def _fit_point(self, panel: SeriesPanel) -> None:
@@ -328,6 +319,12 @@ class Combination(Forecaster):
         """Combined forecasts at ``origins`` with the current weights (equal if none yet)."""
         self._sync()
         per_member = [m.backcast(panel, horizon, origins) for m in self.members]
+        return self._combined_at(panel, origins, per_member)
+
+    def _combined_at(
+        self, panel: SeriesPanel, origins: list[int], per_member: list[list[PointPrediction]]
+    ) -> list[PointPrediction]:
+        """The members' forecasts at each origin combined with the current weights."""
         return [
             _combine(
                 [pm[i] for pm in per_member],
