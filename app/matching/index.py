@@ -142,6 +142,7 @@ _CODED = (
     "currency",
     "mfr_cond",  # the MFR's (temperature, load) pair
 )
+_CODED_VALUES: Final = ("form", "color", "source", "end_of_waste_status")  # ValuesCriterion
 _SDS = ("mfr_sd", "density_sd", "ash_sd", "moisture_sd")  # 0 where unknown (the bound's sd)
 _FLOATS = (
     "dql",
@@ -546,18 +547,26 @@ class LotIndex:
 
     # --- vectorised scan ----------------------------------------------------------------------
 
+    def compatible_polymers(self, crit: scoring.PolymerCriterion) -> BoolA:
+        """Lookup table polymer code -> compatible with the criterion (None: False)."""
+        return self.vocab["polymer"].table(
+            lambda p: any(
+                scoring.polymer_compatible(p, v, crit.include_subtypes) for v in crit.values
+            )
+        )
+
+    def wanted_values(self, crit: scoring.ValuesCriterion) -> BoolA:
+        """Lookup table code -> one of the criterion's values (a denormalised attribute)."""
+        wanted = {v.lower() for v in crit.values}
+        return self.vocab[crit.attribute].table(lambda s: s.lower() in wanted)
+
     def _cut(self, spec: scoring.Spec, eligible_only: bool) -> tuple[int | None, set[int] | None]:
         """The family code and, with a hard polymer criterion, the compatible polymer codes."""
         fam = self.vocab["family"].codes.get(spec.family)
         crit = next((c for c in spec.criteria if isinstance(c, scoring.PolymerCriterion)), None)
         if fam is None or not eligible_only or crit is None or not crit.hard:
             return fam, None
-        table = self.vocab["polymer"].table(
-            lambda p: any(
-                scoring.polymer_compatible(p, v, crit.include_subtypes) for v in crit.values
-            )
-        )
-        polymers = set(np.flatnonzero(table).tolist())
+        polymers = set(np.flatnonzero(self.compatible_polymers(crit)).tolist())
         if crit.if_missing != "fail":
             polymers.add(0)
         return fam, polymers
@@ -879,12 +888,7 @@ def _passing_scores_one(crit: scoring.Criterion) -> bool:
     if isinstance(crit, scoring.PolymerCriterion):
         return crit.if_missing == "fail"
     if isinstance(crit, scoring.ValuesCriterion):
-        return crit.if_missing == "fail" and crit.attribute in (
-            "form",
-            "color",
-            "source",
-            "end_of_waste_status",
-        )
+        return crit.if_missing == "fail" and crit.attribute in _CODED_VALUES
     return False
 
 
@@ -925,19 +929,14 @@ class _Evaluator:
         if isinstance(c, scoring.FamilyCriterion):
             return True  # the part's rows are checked for the family already
         if isinstance(c, scoring.PolymerCriterion):
-            lut = ix.vocab["polymer"].table(
-                lambda p: any(
-                    scoring.polymer_compatible(p, v, c.include_subtypes) for v in c.values
-                )
-            )
+            lut = ix.compatible_polymers(c)
             lut[0] = absent_ok
             out: BoolA = lut[ix.codes["polymer"][rows]]
             return out
         if isinstance(c, scoring.ValuesCriterion):
-            if c.attribute not in ("form", "color", "source", "end_of_waste_status"):
+            if c.attribute not in _CODED_VALUES:
                 return True
-            wanted = {v.lower() for v in c.values}
-            lut = ix.vocab[c.attribute].table(lambda s: s.lower() in wanted)
+            lut = ix.wanted_values(c)
             lut[0] = absent_ok
             out = lut[ix.codes[c.attribute][rows]]
             return out
@@ -1027,19 +1026,13 @@ class _Evaluator:
             return _Outcome(True, True, 1.0, False)  # rows are of the family already
         if isinstance(c, scoring.PolymerCriterion):
             code = ix.codes["polymer"][rows]
-            table = ix.vocab["polymer"].table(
-                lambda p: any(
-                    scoring.polymer_compatible(p, v, c.include_subtypes) for v in c.values
-                )
-            )
-            ok = table[code]
+            ok = ix.compatible_polymers(c)[code]
             return _Outcome(code != 0, ok, ok.astype(np.float64), code == 0)
         if isinstance(c, scoring.ValuesCriterion):
-            if c.attribute not in ("form", "color", "source", "end_of_waste_status"):
+            if c.attribute not in _CODED_VALUES:
                 return _unknown()  # food contact: from the grade, not denormalised
-            wanted = {v.lower() for v in c.values}
             code = ix.codes[c.attribute][rows]
-            ok = ix.vocab[c.attribute].table(lambda s: s.lower() in wanted)[code]
+            ok = ix.wanted_values(c)[code]
             return _Outcome(code != 0, ok, ok.astype(np.float64), code == 0)
         if isinstance(c, scoring.DqlCriterion):
             dql = f["dql"][rows]
