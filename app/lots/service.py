@@ -33,7 +33,8 @@ from app.lots import codes
 from app.lots.models import Lot, LotStatus
 from app.lots.schemas import LotCreate, LotUpdate, Money
 from app.lots.summary import render_item, stored_datetime
-from app.matching.facts import encode_match_facts, measurements_of
+from app.matching.facts import encode_match_facts, grade_facts
+from app.matching.scoring import Measurement
 from app.matching.service import on_lots_changed
 
 # --- scoped statements ------------------------------------------------------------------------
@@ -114,8 +115,13 @@ def _measure(attrs: Mapping[str, Any], key: str, dim: str, valid: set[str]) -> f
     return measurement_value(m, dim)
 
 
-def derive_columns(attributes: Mapping[str, Any], valid_fields: Iterable[str]) -> Derived:
-    """Denormalise the filterable values of a grade (only fields the classifier found valid)."""
+def derive_columns(
+    attributes: Mapping[str, Any],
+    valid_fields: Iterable[str],
+    measurements: Mapping[str, Measurement],
+) -> Derived:
+    """Denormalise the filterable values of a grade (only fields the classifier found valid);
+    ``measurements`` are matching's canonical ones (``app.matching.facts.grade_facts``)."""
     valid = set(valid_fields)
     mfr = t = load = None
     visc = attributes.get("Viscosity")
@@ -136,7 +142,7 @@ def derive_columns(attributes: Mapping[str, Any], valid_fields: Iterable[str]) -
         density_g_cm3=_measure(attributes, "Density", "density", valid),
         ash_pct=_measure(attributes, "AshContent", "mass_fraction", valid),
         moisture_pct=_measure(attributes, "ResidualHumidity", "mass_fraction", valid),
-        **derive_sds(attributes, valid),
+        **derive_sds(measurements),
     )
 
 
@@ -149,10 +155,9 @@ SD_COLUMNS: Final = (
 )
 
 
-def derive_sds(attributes: Mapping[str, Any], valid_fields: Iterable[str]) -> dict[str, Any]:
-    """The standard deviations matching uses (``app.matching.facts``, the same function), in
-    the canonical units of the value columns."""
-    ms = measurements_of(attributes, valid_fields)
+def derive_sds(ms: Mapping[str, Measurement]) -> dict[str, Any]:
+    """The standard deviations of matching's canonical measurements, in the canonical units
+    of the value columns."""
     out: dict[str, float | None] = {}
     for column, prop in SD_COLUMNS:
         m = ms.get(prop)
@@ -260,7 +265,8 @@ def _apply_grade(lot: Lot, grade: Any) -> None:
         claimed_level=grade.claimed_dql,
     )
     assessment = a.as_dict()
-    d = derive_columns(grade.attributes, a.valid_fields)
+    facts = grade_facts(grade.attributes, a.valid_fields)  # parsed once for both below
+    d = derive_columns(grade.attributes, a.valid_fields, facts[2])
     lot.grade = grade.model_dump(mode="json")
     lot.assessment = assessment
     lot.dql = a.level
@@ -268,7 +274,7 @@ def _apply_grade(lot: Lot, grade: Any) -> None:
     lot.claimed_dql = grade.claimed_dql
     for field in Derived.__dataclass_fields__:
         setattr(lot, field, getattr(d, field))
-    lot.match_facts = encode_match_facts(grade.attributes, a.valid_fields)
+    lot.match_facts = encode_match_facts(*facts)
 
 
 def _apply_location(lot: Lot, body: Any) -> None:

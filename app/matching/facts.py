@@ -220,11 +220,11 @@ def grade_facts(
     )
 
 
-def encode_match_facts(attrs: Mapping[str, Any], valid: Iterable[str]) -> str:
-    """``grade_facts`` as compact JSON, stored with the lot (``lots.match_facts``): a match
-    reads this short text instead of the whole grade and assessment, and skips the unit
-    normalisation (``decode_match_facts`` gives exactly ``grade_facts``; tested)."""
-    food, reach, ms = grade_facts(attrs, valid)
+def encode_match_facts(food: str | None, reach: bool | None, ms: Mapping[str, Measurement]) -> str:
+    """What ``grade_facts`` returns, as compact JSON stored with the lot
+    (``lots.match_facts``): a match reads this short text instead of the whole grade and
+    assessment, and skips the unit normalisation (``decode_match_facts`` gives the same
+    facts back; tested)."""
     doc = {
         "f": food,
         "r": reach,

@@ -9,7 +9,7 @@ them: the measurement's sd, or the lot's coefficient of variation x the value). 
 snapshot bounds a window's score with them; without them a lot with a large sd got the bound
 of sd = 0, and a new spec had to score hundreds of such lots exactly (benchmarks/matching).
 Existing rows are filled in batches by the application's own derivation
-(``app.lots.service.derive_sds``).
+(``app.lots.service.derive_sds`` of ``app.matching.facts.measurements_of``).
 """
 
 import json
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from app.lots.service import SD_COLUMNS, derive_sds
+from app.matching.facts import measurements_of
 
 revision: str = "0010"
 down_revision: str | None = "0009"
@@ -69,7 +70,7 @@ def fill_sds(conn: sa.Connection) -> int:
         for r in rows:
             attrs = _json(r.grade).get("attributes") or {}
             valid = _json(r.assessment).get("valid_fields") or ()
-            sds = derive_sds(attrs, valid)
+            sds = derive_sds(measurements_of(attrs, valid))
             if any(v is not None for v in sds.values()):
                 params.append({"lot_id": r.id, **{f"v_{k}": v for k, v in sds.items()}})
         if params:

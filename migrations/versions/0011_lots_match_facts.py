@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from app.matching.facts import encode_match_facts
+from app.matching.facts import encode_match_facts, grade_facts
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -61,8 +61,10 @@ def fill_match_facts(conn: sa.Connection) -> int:
             {
                 "lot_id": r.id,
                 "facts": encode_match_facts(
-                    _json(r.grade).get("attributes") or {},
-                    _json(r.assessment).get("valid_fields") or (),
+                    *grade_facts(
+                        _json(r.grade).get("attributes") or {},
+                        _json(r.assessment).get("valid_fields") or (),
+                    )
                 ),
             }
             for r in rows
