@@ -22,8 +22,19 @@ from typing import Any, cast
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from app.kit.db import RawConnection
+
+
+def session_raw(session: Session) -> RawConnection:
+    """The session's own DBAPI connection, in its transaction (the hot reads of a request
+    that also uses the ORM: they see what the session's other statements see)."""
+    conn = session.connection()
+    return RawConnection(conn.connection.dbapi_connection, conn.dialect)
+
+
+AnySelect = Select[*tuple[Any, ...]]  # a SELECT of any columns
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class CompiledQueries:
         self._cache: dict[tuple[str, Hashable], _Compiled] = {}
         self._lock = threading.Lock()
 
-    def _compile(self, dialect: Dialect, build: Callable[[], Select[Any]]) -> _Compiled:
+    def _compile(self, dialect: Dialect, build: Callable[[], AnySelect]) -> _Compiled:
         stmt = build()
         compiled = stmt.compile(dialect=dialect)
         processors: dict[str, Callable[[Any], Any]] = {}
@@ -74,7 +85,7 @@ class CompiledQueries:
         self,
         conn: RawConnection,
         shape: Hashable,
-        build: Callable[[], Select[Any]],
+        build: Callable[[], AnySelect],
         params: Mapping[str, Any],
     ) -> Sequence[tuple[Any, ...]]:
         """Run the statement ``build()`` makes for ``shape`` with ``params``: rows as tuples,

@@ -52,6 +52,8 @@ class Lot(Base):
         Index("ix_lots_status_available_id", "status", "available_kg", "id"),
         Index("ix_lots_org_id", "organization_id", "id"),
         Index("ix_lots_updated_at_id", "updated_at", "id"),
+        # covering: a match's re-check of its top lots' state reads only the index (0012)
+        Index("ix_lots_id_state", "id", "status", "available_kg"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("lot"))

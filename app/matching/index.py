@@ -44,10 +44,11 @@ from typing import Any, Final, overload
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import String, bindparam, cast, select
+from sqlalchemy import Select, String, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from app.geo.distance import EARTH_RADIUS_KM
+from app.kit.rawquery import CompiledQueries, session_raw
 from app.lots.models import Lot, LotStatus
 from app.matching import scoring
 from app.matching.facts import canonical_polymer, certificates
@@ -123,10 +124,17 @@ SNAPSHOT_COLUMNS = (
     Lot.moisture_sd,
     Lot.certifications,
 )
-# The refresh's first read (built once: constructing the statement cost more than running it)
-_CHANGED_SINCE: Final = select(Lot.id, Lot.version, Lot.status, Lot.available_kg).where(
-    Lot.updated_at >= bindparam("since", type_=Lot.__table__.c.updated_at.type)
-)
+
+
+def _changed_since() -> Select[str, int, str, float]:
+    """The refresh's first read, run on every match: compiled once (``CompiledQueries``;
+    through the expression layer, building and wrapping cost more than running it)."""
+    return select(Lot.id, Lot.version, Lot.status, Lot.available_kg).where(
+        Lot.updated_at >= bindparam("since", type_=Lot.__table__.c.updated_at.type)
+    )
+
+
+_QUERIES: Final = CompiledQueries(maxsize=8)
 # The first build reads certifications as text and parses only the non-empty ones.
 BUILD_COLUMNS = (
     *SNAPSHOT_COLUMNS[:-1],
@@ -395,17 +403,21 @@ class LotIndex:
             assert self.since is not None
             # Narrow read first; the full columns only of rows that changed.
             changed: list[str] = []
-            for r in session.connection().execute(_CHANGED_SINCE, {"since": self.since}):
-                i = self.row_of.get(r.id)
+            rows = _QUERIES.rows(
+                session_raw(session), "changed_since", _changed_since, {"since": self.since}
+            )
+            active = LotStatus.ACTIVE.value
+            for lot_id, version, status, available_kg in rows:
+                i = self.row_of.get(lot_id)
                 if i is None:
-                    if r.status == LotStatus.ACTIVE.value:
-                        changed.append(r.id)
+                    if status == active:
+                        changed.append(lot_id)
                 elif (
-                    int(self.ints["version"][i]) != int(r.version or 0)
-                    or bool(self.alive[i]) != (r.status == LotStatus.ACTIVE.value)
-                    or float(self.floats["available_kg"][i]) != float(r.available_kg)
+                    int(self.ints["version"][i]) != int(version or 0)
+                    or bool(self.alive[i]) != (status == active)
+                    or float(self.floats["available_kg"][i]) != float(available_kg)
                 ):
-                    changed.append(r.id)
+                    changed.append(lot_id)
             for start in range(0, len(changed), 500):
                 full = select(*SNAPSHOT_COLUMNS).where(Lot.id.in_(changed[start : start + 500]))
                 for r in session.connection().execute(full):

@@ -16,6 +16,7 @@ worker, is never offered, whatever the snapshot says.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -24,15 +25,16 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
+from app.kit.rawquery import CompiledQueries, session_raw
 from app.lots.models import Lot, LotStatus
 from app.matching import scoring
 from app.matching.facts import lot_facts
 from app.matching.index import MATCH_COLUMNS, Candidates, LotIndex
 
-__all__ = ["TopK", "current_state"]
+__all__ = ["TopK", "current_state", "facts_rows"]
 
 Mode = Literal["rank", "near"]
 Key = tuple[Any, ...]
@@ -44,19 +46,45 @@ def current_state(session: Session, lot_ids: list[str]) -> dict[str, tuple[str, 
     """(status, available kg) of these lots as the session's transaction sees them; a lot
     that does not exist is absent. One driver-level statement (about half the time of the
     same SELECT through the expression layer, measured at 1M lots): the statement text is
-    cached per number of ids."""
+    cached per number of ids. It reads only the covering index ``ix_lots_id_state``
+    (migration 0012; SQLite's planner is told so, it would take the primary key's)."""
     if not lot_ids:
         return {}
     conn = session.connection()
-    sql = _state_sql(conn.dialect.paramstyle, len(lot_ids))
+    sql = _state_sql(conn.dialect.name, len(lot_ids))
     rows = conn.exec_driver_sql(sql, tuple(lot_ids))
     return {lot_id: (str(status), float(kg)) for lot_id, status, kg in rows}
 
 
 @functools.lru_cache(maxsize=256)
-def _state_sql(paramstyle: str, n: int) -> str:
-    mark = "?" if paramstyle == "qmark" else "%s"
-    return f"SELECT id, status, available_kg FROM lots WHERE id IN ({', '.join([mark] * n)})"
+def _state_sql(dialect: str, n: int) -> str:
+    sqlite = dialect == "sqlite"
+    mark = "?" if sqlite else "%s"  # sqlite3 and psycopg paramstyles
+    table = "lots INDEXED BY ix_lots_id_state" if sqlite else "lots"
+    return f"SELECT id, status, available_kg FROM {table} WHERE id IN ({', '.join([mark] * n)})"
+
+
+# The facts read of lots not in the worker's cache: compiled once per number of ids and run on
+# the session's DBAPI connection (in its transaction). Through the expression layer the same
+# SELECT of 52 lots took 1.3 ms on PostgreSQL against 0.7 ms (1M lots, rows in cache).
+_FACTS_QUERIES = CompiledQueries(maxsize=256)
+_FACTS_SELECT = (*MATCH_COLUMNS, Lot.version, Lot.status)
+FactsRow = collections.namedtuple("FactsRow", [c.key for c in _FACTS_SELECT])  # type: ignore[misc]
+
+
+def facts_rows(session: Session, lot_ids: list[str]) -> list[Any]:
+    """Rows of ``MATCH_COLUMNS`` + version + status (attribute access, values converted as
+    the ORM would) for these lots, as the session's transaction sees them."""
+    if not lot_ids:
+        return []
+    n = len(lot_ids)
+
+    def build() -> Select[Any]:
+        return select(*_FACTS_SELECT).where(Lot.id.in_([bindparam(f"i{j}") for j in range(n)]))
+
+    params = {f"i{j}": lot_id for j, lot_id in enumerate(lot_ids)}
+    rows = _FACTS_QUERIES.rows(session_raw(session), n, build, params)
+    return [FactsRow._make(r) for r in rows]
 
 
 class TopK:
@@ -86,8 +114,7 @@ class TopK:
                 self.facts[p] = facts
         if not missing:
             return
-        stmt = select(*MATCH_COLUMNS, Lot.version, Lot.status).where(Lot.id.in_(list(missing)))
-        for row in self.session.connection().execute(stmt):
+        for row in facts_rows(self.session, list(missing)):
             p = missing.pop(row.id)
             facts = lot_facts(row)
             self.ix.cache_facts((row.id, int(row.version)), facts)
