@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select
+from sqlalchemy import CompoundSelect, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ def session_raw(session: Session) -> RawConnection:
     return RawConnection(conn.connection.dbapi_connection, conn.dialect)
 
 
-AnySelect = Select[*tuple[Any, ...]]  # a SELECT of any columns
+AnySelect = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]  # of any columns
 
 
 @dataclass(frozen=True)

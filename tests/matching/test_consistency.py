@@ -188,3 +188,30 @@ def test_the_state_recheck_reads_only_the_covering_index(two_workers) -> None:  
     with matcher.transaction(write=False) as session:
         state = search.current_state(session, [*ids, "lot_missing"])
     assert state == dict.fromkeys(ids, ("active", 24000.0))
+
+
+def test_facts_and_state_of_cached_lots_come_in_one_read(two_workers) -> None:  # type: ignore[no-untyped-def]
+    """``search.facts_rows``: the facts of lots not cached and the state of cached ones (one
+    statement on PostgreSQL), as committed by another worker a moment ago."""
+    matcher, writer = two_workers
+    loaded, cached, withdrawn, reserved = _seed(writer, 4)
+    with writer.transaction() as w:
+        lot_service.withdraw_lot(w, w.get_one(Lot, withdrawn))
+        take_quantity(w, reserved, 20_000)
+    with matcher.transaction(write=False) as session:
+        rows, state = search.facts_rows(
+            session, [loaded, "lot_gone"], [cached, withdrawn, reserved, "lot_gone_too"]
+        )
+        assert [r.id for r in rows] == [loaded]
+        assert rows[0].status == "active"
+        assert rows[0].available_kg == 24_000
+        assert rows[0].match_facts
+        assert state == {
+            cached: ("active", 24_000.0),
+            withdrawn: ("withdrawn", 24_000.0),
+            reserved: ("active", 4_000.0),
+        }
+        assert search.facts_rows(session, [], [cached]) == ([], {cached: ("active", 24_000.0)})
+        rows, state = search.facts_rows(session, [cached], [])
+        assert [r.id for r in rows] == [cached]
+        assert state == {}
