@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from app.auth.models import ApiKey
 from app.kit.db import Database
@@ -96,5 +100,74 @@ def test_read_sessions_run_without_a_transaction_only_on_postgresql(database_url
                 else:
                     assert dbapi.autocommit is (not write)
                     assert (dbapi.info.transaction_status == 0) is (not write)  # 0: idle
+    finally:
+        db.dispose()
+
+
+def _backend_pid(db: Database) -> int:
+    with db.transaction(write=False) as s:
+        return int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+@pytest.fixture
+def pings(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Each ping of a pooled PostgreSQL connection before its use (app.kit.db.PING_IDLE_S)."""
+    seen: list[object] = []
+    original = PGDialect_psycopg.do_ping
+
+    def counting(self: PGDialect_psycopg, dbapi_connection: object) -> bool:
+        seen.append(dbapi_connection)
+        return bool(original(self, dbapi_connection))
+
+    monkeypatch.setattr(PGDialect_psycopg, "do_ping", counting)
+    return seen
+
+
+@pytest.mark.db
+def test_pooled_connections_are_pinged_only_after_being_idle(database_url, pings, monkeypatch):
+    """A connection used a moment ago is not pinged (the ping was a round trip per request);
+    one idle for PING_IDLE_S is, and if its server process is gone the pool replaces it."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite has no server connection")
+    monkeypatch.setattr("app.kit.db.PING_IDLE_S", 0.2)
+    db = Database(database_url, pool_size=1, max_overflow=0)
+    try:
+        pid = _backend_pid(db)  # a new connection: pinged once
+        assert len(pings) == 1
+        assert _backend_pid(db) == pid
+        assert len(pings) == 1  # used a moment ago: no ping
+        time.sleep(0.25)
+        assert _backend_pid(db) == pid
+        assert len(pings) == 2  # idle for longer: pinged, alive, kept
+        _terminate(database_url, pid)
+        time.sleep(0.25)
+        assert _backend_pid(db) != pid  # the ping failed: a new connection, no error
+    finally:
+        db.dispose()
+
+
+@pytest.mark.db
+def test_a_connection_that_died_right_after_use_fails_once(database_url, pings, monkeypatch):
+    """The cost of not pinging every checkout: a connection whose server process died less
+    than PING_IDLE_S after its last use fails the next statement (a 503 problem in the API);
+    it is invalidated, and the statement after works on a new connection."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite has no server connection")
+    monkeypatch.setattr("app.kit.db.PING_IDLE_S", 60.0)
+    db = Database(database_url, pool_size=1, max_overflow=0)
+    try:
+        pid = _backend_pid(db)
+        _terminate(database_url, pid)
+        with pytest.raises(OperationalError) as failed:
+            _backend_pid(db)
+        assert failed.value.connection_invalidated
+        assert _backend_pid(db) != pid
     finally:
         db.dispose()
