@@ -266,6 +266,10 @@ def in_process(url: str, rounds: int, max_seconds: float, *, vary: bool) -> dict
         "first_call_ms": round(first, 1),
         "p50_ms": round(statistics.median(times), 2),
         "p99_ms": round(pct(times, 0.99), 2),
+        # the p99 of each block of 300 consecutive rounds: how much one short run can move
+        "p99_by_300_ms": [
+            round(pct(times[i : i + 300], 0.99), 2) for i in range(0, len(times) - 299, 300)
+        ],
         "cpu_p50_ms": round(statistics.median(cpu), 2),
         "candidates": candidates,
         "returned": eligible,
