@@ -34,6 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host or s.host,
         port=args.port or s.port,
         workers=args.workers or s.workers,
+        timeout_worker_healthcheck=s.worker_healthcheck_timeout_s,
         log_level="warning",
         access_log=False,
         proxy_headers=True,

@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    worker_healthcheck_timeout_s: int = Field(
+        default=30,
+        ge=1,
+        le=600,
+        description="With several workers, uvicorn's supervisor kills a worker that does not "
+        "answer its health check in time (uvicorn's default: 5 s). Building the matching "
+        "snapshot at 1M lots keeps a worker busy for 10-30 s, with the interpreter lock held "
+        "for up to seconds at a time on a loaded machine.",
+    )
     thread_pool_size: int = Field(
         default=16, ge=1, le=256, description="Worker threads for sync endpoints per process."
     )

@@ -112,3 +112,26 @@ def test_forecast_import_history_and_platform_training(cli_env, tmp_path):
     out = json.loads(trained.stdout)
     assert out["series_count"] == 2
     assert "done" in trained.stderr  # the progress bar
+
+
+def test_serve_gives_workers_time_to_build_the_matching_snapshot(monkeypatch):
+    """uvicorn's supervisor kills a worker that misses its health check (5 s by default);
+    building the matching snapshot at 1M lots takes a worker 10-30 s."""
+    import uvicorn
+
+    from app import cli
+    from app.settings import get_settings
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["serve", "--workers", "2"]) == 0
+        assert seen["workers"] == 2
+        assert seen["timeout_worker_healthcheck"] == 30
+        monkeypatch.setenv("RECYCLATE_WORKER_HEALTHCHECK_TIMEOUT_S", "45")
+        get_settings.cache_clear()
+        assert cli.main(["serve", "--workers", "2"]) == 0
+        assert seen["timeout_worker_healthcheck"] == 45
+    finally:
+        get_settings.cache_clear()

@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 REFRESH_MARGIN: Final = dt.timedelta(seconds=5)
+BUILD_FETCH_ROWS: Final = 10_000
 FACTS_CACHE_SIZE: Final = 20_000
 SCAN_MEMO_SPECS: Final = 16
 MAX_INCREMENTAL: Final = 20_000  # changed rows beyond which a memoised scan is redone
@@ -387,11 +388,16 @@ class LotIndex:
         if not self.built or (self.dead > 10_000 and self.dead > self.n // 4):
             t0 = time.perf_counter()
             self.__init_storage()
-            self._bulk_load(
-                session.connection()
-                .execute(select(*BUILD_COLUMNS).where(Lot.status == LotStatus.ACTIVE.value))
-                .all()
+            result = session.connection().execute(
+                select(*BUILD_COLUMNS).where(Lot.status == LotStatus.ACTIVE.value)
             )
+            # Fetched (and converted by the driver) in parts: one fetchall of 1M rows held
+            # the interpreter lock for seconds, so the worker's other threads (its requests,
+            # uvicorn's health check) stalled until the supervisor killed it.
+            active_rows: list[Any] = []
+            for part in result.partitions(BUILD_FETCH_ROWS):
+                active_rows.extend(part)
+            self._bulk_load(active_rows)
             self.built = True
             self.generation += 1
             # The snapshot's Python objects (ids, id->row map) live as long as the process:
