@@ -8,8 +8,9 @@ Every match ends by re-reading the status and available quantity of its final to
 (``app.matching.search.current_state``: a lot withdrawn or reserved a moment ago is never
 offered). By primary key that is one random read of a wide row per lot; this index answers
 it from the index alone (PostgreSQL: an index-only scan; SQLite: a covering index, named in
-the statement). Measured for 50 random lots at 1M: PostgreSQL 1.9 -> 0.9 ms p50 (3.1 -> 1.4 ms
-p99), SQLite 1.0 -> 0.3 ms (benchmarks/matching/README.md).
+the statement). Measured for 50 random lots at 1M (benchmarks/matching/micro.py): SQLite
+2.6 -> 0.4 ms p50; PostgreSQL 1.9 -> 0.9 ms while the table's pages were not cached, no
+difference once they were (benchmarks/matching/README.md).
 
 On PostgreSQL the index is built CONCURRENTLY (outside a transaction), so writes to lots are
 not blocked while it builds.
