@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -36,3 +40,25 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+# --- data migrations: filling a new column for existing rows ----------------------------------
+
+
+def keyset_batches(
+    conn: sa.Connection, stmt: sa.Select[Any], id_column: sa.ColumnClause[Any], batch: int = 2000
+) -> Iterator[Sequence[sa.Row[Any]]]:
+    """The rows of ``stmt`` in batches ordered by ``id_column`` (keyset pagination: each
+    batch starts after the last id of the one before, so a batch never rescans the table)."""
+    last = ""
+    while True:
+        rows = conn.execute(stmt.where(id_column > last).order_by(id_column).limit(batch)).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]._mapping[id_column.key]
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column as read in a migration: text on SQLite, parsed on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else (value or {})

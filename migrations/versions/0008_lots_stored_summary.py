@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from app.kit.migrations import keyset_batches
 from app.lots.summary import SOURCE_COLUMNS, render_static_row
 
 revision: str = "0008"
@@ -32,16 +33,8 @@ def upgrade() -> None:
 def fill_summaries(conn: sa.Connection) -> int:
     lots = sa.table("lots", *[sa.column(c) for c in SOURCE_COLUMNS], sa.column("summary"))
     done = 0
-    last = ""
-    while True:
-        rows = conn.execute(
-            sa.select(*[lots.c[c] for c in SOURCE_COLUMNS])
-            .where(lots.c.id > last)
-            .order_by(lots.c.id)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            return done
+    stmt = sa.select(*[lots.c[c] for c in SOURCE_COLUMNS])
+    for rows in keyset_batches(conn, stmt, lots.c.id, BATCH):
         conn.execute(
             sa.update(lots)
             .where(lots.c.id == sa.bindparam("lot_id"))
@@ -49,7 +42,7 @@ def fill_summaries(conn: sa.Connection) -> int:
             [{"lot_id": r.id, "rendered": render_static_row(r._mapping)} for r in rows],
         )
         done += len(rows)
-        last = rows[-1].id
+    return done
 
 
 def downgrade() -> None:

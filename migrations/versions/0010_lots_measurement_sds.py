@@ -12,13 +12,12 @@ Existing rows are filled in batches by the application's own derivation
 (``app.lots.service.derive_sds`` of ``app.matching.facts.measurements_of``).
 """
 
-import json
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
+from app.kit.migrations import json_value, keyset_batches
 from app.lots.service import SD_COLUMNS, derive_sds
 from app.matching.facts import measurements_of
 
@@ -38,10 +37,6 @@ def upgrade() -> None:
     fill_sds(op.get_bind())
 
 
-def _json(v: Any) -> Any:
-    return json.loads(v) if isinstance(v, str) else (v or {})
-
-
 def fill_sds(conn: sa.Connection) -> int:
     """Derive the columns for every lot that has a denormalised measurement."""
     lots = sa.table(
@@ -56,20 +51,12 @@ def fill_sds(conn: sa.Connection) -> int:
         lots.c.moisture_pct.is_not(None),
     )
     done = 0
-    last = ""
-    while True:
-        rows = conn.execute(
-            sa.select(lots.c.id, lots.c.grade, lots.c.assessment)
-            .where(lots.c.id > last, any_value)
-            .order_by(lots.c.id)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            return done
+    stmt = sa.select(lots.c.id, lots.c.grade, lots.c.assessment).where(any_value)
+    for rows in keyset_batches(conn, stmt, lots.c.id, BATCH):
         params = []
         for r in rows:
-            attrs = _json(r.grade).get("attributes") or {}
-            valid = _json(r.assessment).get("valid_fields") or ()
+            attrs = json_value(r.grade).get("attributes") or {}
+            valid = json_value(r.assessment).get("valid_fields") or ()
             sds = derive_sds(measurements_of(attrs, valid))
             if any(v is not None for v in sds.values()):
                 params.append({"lot_id": r.id, **{f"v_{k}": v for k, v in sds.items()}})
@@ -81,7 +68,7 @@ def fill_sds(conn: sa.Connection) -> int:
                 params,
             )
         done += len(params)
-        last = rows[-1].id
+    return done
 
 
 def downgrade() -> None:

@@ -11,13 +11,12 @@ the worker's cache, most of a new spec's time at 1M lots. ``match_facts`` holds 
 are filled in batches.
 """
 
-import json
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
+from app.kit.migrations import json_value, keyset_batches
 from app.matching.facts import encode_match_facts, grade_facts
 
 revision: str = "0011"
@@ -34,10 +33,6 @@ def upgrade() -> None:
     fill_match_facts(op.get_bind())
 
 
-def _json(v: Any) -> Any:
-    return json.loads(v) if isinstance(v, str) else (v or {})
-
-
 def fill_match_facts(conn: sa.Connection) -> int:
     lots = sa.table(
         "lots",
@@ -47,23 +42,15 @@ def fill_match_facts(conn: sa.Connection) -> int:
         sa.column("match_facts"),
     )
     done = 0
-    last = ""
-    while True:
-        rows = conn.execute(
-            sa.select(lots.c.id, lots.c.grade, lots.c.assessment)
-            .where(lots.c.id > last)
-            .order_by(lots.c.id)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            return done
+    stmt = sa.select(lots.c.id, lots.c.grade, lots.c.assessment)
+    for rows in keyset_batches(conn, stmt, lots.c.id, BATCH):
         params = [
             {
                 "lot_id": r.id,
                 "facts": encode_match_facts(
                     *grade_facts(
-                        _json(r.grade).get("attributes") or {},
-                        _json(r.assessment).get("valid_fields") or (),
+                        json_value(r.grade).get("attributes") or {},
+                        json_value(r.assessment).get("valid_fields") or (),
                     )
                 ),
             }
@@ -76,7 +63,7 @@ def fill_match_facts(conn: sa.Connection) -> int:
             params,
         )
         done += len(params)
-        last = rows[-1].id
+    return done
 
 
 def downgrade() -> None:

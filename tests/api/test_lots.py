@@ -543,3 +543,29 @@ def test_the_migration_fills_stored_items_as_the_app_renders_them(client, recycl
         assert lot is not None
         stored = s.scalar(select(Lot.summary).where(Lot.id == lot_id))
         assert stored == render_static(lot)
+
+
+def test_the_migrations_fill_sds_and_match_facts_as_the_app_writes_them(client, recycler, db):
+    """Migrations 0010 and 0011 fill existing rows with the application's own derivation."""
+    import importlib
+
+    from sqlalchemy import select, update
+
+    from app.lots.service import SD_COLUMNS
+
+    fill_sds = importlib.import_module("migrations.versions.0010_lots_measurement_sds").fill_sds
+    fill_facts = importlib.import_module(
+        "migrations.versions.0011_lots_match_facts"
+    ).fill_match_facts
+    lot_id = _post(client, recycler, lot_body(level=3)).json()["id"]
+    columns = [getattr(Lot, c) for c, _ in SD_COLUMNS] + [Lot.match_facts]
+    with db.transaction() as s:
+        written = s.execute(select(*columns).where(Lot.id == lot_id)).one()
+        assert written.match_facts
+        assert any(v is not None for v in written[:-1]), "the body should give an sd"
+        s.execute(update(Lot).where(Lot.id == lot_id).values(dict.fromkeys(columns)))
+    with db.transaction() as s:
+        assert fill_sds(s.connection()) >= 1
+        assert fill_facts(s.connection()) >= 1
+    with db.transaction() as s:
+        assert s.execute(select(*columns).where(Lot.id == lot_id)).one() == written
