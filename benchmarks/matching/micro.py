@@ -9,6 +9,10 @@
   (SQLite: ``INDEXED BY`` the other index; PostgreSQL: index-only scans switched off).
 * ``facts``: the facts read of 52 lots, compiled once on the DBAPI connection
   (``search.facts_rows``) against the same SELECT through SQLAlchemy's expression layer.
+* ``roundtrip``: ``SELECT 1`` on a pooled connection (what a ping before each use costs).
+* ``newspec``: in-process p50 / p99 of a new spec per call (``bench_matching.in_process``, 900
+  rounds after 30 to build and warm), on an existing database: run it alternately from two
+  checkouts (``git worktree add``) to compare code versions on the same data.
 * ``build``: a snapshot build in the main thread while another thread sleeps 50 ms at a
   time: the longest it waited past its wake-up (how long the interpreter lock was held; a
   worker whose health-check thread waits more than uvicorn's timeout is killed).
@@ -26,9 +30,11 @@ from collections.abc import Callable
 from sqlalchemy import select, text
 
 from app.kit.db import Database
+from app.kit.runtime import tune_gc
 from app.lots.models import Lot
 from app.matching import index, search
-from benchmarks.matching.bench_matching import pct
+from app.settings import Settings
+from benchmarks.matching.bench_matching import in_process, pct
 
 
 def _timed(fn: Callable[[], object], rounds: int) -> str:
@@ -75,6 +81,19 @@ def facts(db: Database, ids: list[str], rounds: int) -> None:
         print("  expression layer:    ", _timed(lambda: conn.execute(stmt).all(), rounds))
 
 
+def roundtrip(db: Database, rounds: int) -> None:
+    with db.engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        print("SELECT 1:", _timed(lambda: cursor.execute("SELECT 1").fetchall(), rounds))
+        cursor.close()
+
+
+def newspec(url: str) -> None:
+    in_process(url, 30, 60, vary=True)  # the snapshot build and warm-up
+    r = in_process(url, 900, 60, vary=True)
+    print(f"new spec per call: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms {r['p99_by_300_ms']}")
+
+
 def build(db: Database) -> None:
     late = [0.0]
     done = threading.Event()
@@ -100,7 +119,7 @@ def build(db: Database) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("url", help="database URL of a seeded benchmark database")
-    ap.add_argument("--only", default="recheck,facts,build")
+    ap.add_argument("--only", default="recheck,facts,roundtrip,build")
     ap.add_argument("--rounds", type=int, default=300)
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -112,8 +131,13 @@ def main() -> int:
             recheck(db, ids, args.rounds)
         if "facts" in only:
             facts(db, ids, args.rounds)
+        if "roundtrip" in only:
+            roundtrip(db, args.rounds)
         if "build" in only:
             build(db)
+        if "newspec" in only:
+            tune_gc(Settings().gc_gen0_threshold)  # as an API worker
+            newspec(args.url)
     finally:
         db.dispose()
     return 0
