@@ -4,7 +4,6 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic_core import to_json
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import LotsReader, RequirementsReader
@@ -16,7 +15,7 @@ from app.matching import scoring, service
 from app.matching.schemas import (
     DemandPage,
     MatchesOut,
-    matches_dict,
+    encode_matches,
     present_demand,
 )
 from app.requirements.schemas import RequirementSpec
@@ -51,10 +50,10 @@ def _matches(
     # The MatchesOut document built as plain data and encoded once: building the models per
     # criterion, then FastAPI validating and encoding them again, cost more than the matching
     # itself (tests/matching/test_fast_path.py checks it equals the models' output).
-    body = matches_dict(
+    body = encode_matches(
         requirement_id, outcome.candidates, outcome.results, outcome.proposals, spec
     )
-    return Response(to_json(body), media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 @router.get(

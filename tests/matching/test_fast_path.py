@@ -24,7 +24,13 @@ from app.lots.schemas import LotCreate
 from app.matching import index, scoring, service
 from app.matching.facts import lot_facts
 from app.matching.index import MATCH_COLUMNS
-from app.matching.schemas import MatchesOut, matches_dict, present_match, present_proposal
+from app.matching.schemas import (
+    MatchesOut,
+    encode_matches,
+    matches_dict,
+    present_match,
+    present_proposal,
+)
 from app.requirements.schemas import RequirementSpec
 from app.requirements.service import resolve_spec
 from tests.matching.helpers import MFR_230, lot
@@ -447,6 +453,9 @@ def test_response_document_equals_the_models(db, pool, name) -> None:  # type: i
         proposals=[present_proposal(p) for p in out.proposals],
     )
     assert to_json(fast) == models.model_dump_json().encode()
+    # the bytes the router sends (orjson): the same as the models', byte for byte
+    encoded = encode_matches("req_x", out.candidates, out.results, out.proposals, spec)
+    assert encoded == models.model_dump_json().encode()
     assert fast["data"]
 
 
