@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if db is None:  # a real worker (tests pass their database and keep Python's GC)
             tune_gc(settings.gc_gen0_threshold)
             # Build this worker's matching snapshot now, not on the first match request.
-            from app.matching.index import warm
+            from app.matching.service import warm
 
             warm(database)
         if settings.run_background_jobs and db is None:

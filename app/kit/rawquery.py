@@ -81,6 +81,15 @@ class CompiledQueries:
         positional = tuple(compiled.positiontup or ()) if compiled.positional else None
         return _Compiled(str(compiled), positional, defaults, processors, types, [])
 
+    def prepare(self, dialect: Dialect, shape: Hashable, build: Callable[[], AnySelect]) -> None:
+        """Compile ``shape`` ahead of its first use (start-up), unless it is compiled."""
+        key = (dialect.name, shape)
+        if key not in self._cache:
+            entry = self._compile(dialect, build)
+            with self._lock:
+                if len(self._cache) < self.maxsize:
+                    self._cache[key] = entry
+
     def rows(
         self,
         conn: RawConnection,

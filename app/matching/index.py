@@ -38,7 +38,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, overload
 
@@ -1237,14 +1237,16 @@ def index_for(session: Session) -> LotIndex:
         return ix
 
 
-def warm(database: Any) -> threading.Thread:
+def warm(database: Any, then: Callable[[Session], object] | None = None) -> threading.Thread:
     """Build the snapshot in the background (call at worker start-up: a 1M-lot build takes
-    20-30 s, which the first match request would otherwise wait for). ``database`` is an
-    ``app.kit.db.Database``."""
+    20-30 s, which the first match request would otherwise wait for), then run ``then``.
+    ``database`` is an ``app.kit.db.Database``."""
 
     def build() -> None:
         with database.transaction(write=False) as session:
             index_for(session).refreshed_generation(session)
+            if then is not None:
+                then(session)
 
     thread = threading.Thread(target=build, name="lot-index-warmup", daemon=True)
     thread.start()

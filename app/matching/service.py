@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,12 +34,12 @@ from sqlalchemy.orm import Session
 from app.grades import units
 from app.grades.methods import method_key
 from app.grades.validation import polymer_vocab
-from app.kit.db import utcnow
+from app.kit.db import Database, utcnow
 from app.lots.models import Lot, LotStatus
-from app.matching import scoring
+from app.matching import index, scoring
 from app.matching.facts import lot_facts, property_dimension
 from app.matching.index import MATCH_COLUMNS, index_for
-from app.matching.search import TopK, current_state
+from app.matching.search import TopK, current_state, precompile
 from app.requirements.models import (
     Requirement,
     RequirementEvent,
@@ -491,3 +492,9 @@ def on_lots_changed(
                 hit.updated_at = now
     session.flush()
     return recorded
+
+
+def warm(database: Database) -> threading.Thread:
+    """A worker's start-up, in the background: its matching snapshot, then the facts read's
+    statement shapes (``search.precompile``)."""
+    return index.warm(database, then=lambda session: precompile(session.get_bind().dialect))

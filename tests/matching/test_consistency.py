@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from app.auth.service import Principal
 from app.kit.db import Database, utcnow
 from app.kit.migrations import upgrade
+from app.kit.rawquery import CompiledQueries
 from app.lots import service as lot_service
 from app.lots.models import Lot
 from app.lots.schemas import LotCreate
@@ -143,14 +144,31 @@ def test_each_worker_process_has_its_own_snapshot(two_workers) -> None:  # type:
         assert session.scalar(select(Lot.status).where(Lot.id == ids[0])) == "sold_out"
 
 
-def test_warm_builds_the_snapshot_in_the_background(two_workers) -> None:  # type: ignore[no-untyped-def]
+def test_warm_builds_the_snapshot_then_compiles_the_facts_read(two_workers, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A worker's start-up (``service.warm``, in the background): the snapshot, then every
+    padded shape of the facts read, so no request pays for compiling one."""
     matcher, writer = two_workers
     ids = _seed(writer, 2)
-    index.warm(matcher).join(timeout=30)
+    monkeypatch.setattr(search, "_FACTS_QUERIES", CompiledQueries(maxsize=512))
+    service.warm(matcher).join(timeout=60)
+    dialect = matcher.engine.dialect
     with matcher.transaction(write=False) as session:
         ix = index.index_for(session)
         assert ix.built
         assert sorted(ix.ids) == sorted(ids)
+    shapes = {shape for name, shape in search._FACTS_QUERIES._cache if name == dialect.name}
+    assert {(1, 0), (64, 0), (256, 0)} <= shapes
+    if dialect.name != "sqlite":  # the facts read also carries the state of other lots there
+        assert {(64, 1), (64, 64), (256, 256)} <= shapes
+
+    def no_compile(*_args: object) -> None:
+        raise AssertionError("a shape was compiled during a request")
+
+    monkeypatch.setattr(CompiledQueries, "_compile", no_compile)
+    with matcher.transaction(write=False) as session:
+        rows, state = search.facts_rows(session, ids[:1], ids[1:])
+    assert [r.id for r in rows] == ids[:1]
+    assert set(state) == set(ids[1:])
 
 
 def test_the_state_recheck_reads_only_the_covering_index(two_workers) -> None:  # type: ignore[no-untyped-def]
