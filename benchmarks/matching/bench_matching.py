@@ -41,6 +41,7 @@ from app.lots.schemas import LotCreate
 from app.lots.summary import render_static_row
 from app.matching import service
 from app.matching.schemas import encode_matches, present_match
+from app.matching.search import precompile
 from app.orgs.models import OrgRole
 from app.orgs.service import create_organization
 from app.requirements.models import Requirement
@@ -258,6 +259,8 @@ def in_process(url: str, rounds: int, max_seconds: float, *, vary: bool) -> dict
         ms = (time.perf_counter() - t0) * 1000
         if i == 0:
             first = ms
+            # as an API worker's start-up does after its snapshot build (service.warm)
+            precompile(db.engine.dialect)
             deadline = time.perf_counter() + max_seconds
             continue
         times.append(ms)
