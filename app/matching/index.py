@@ -1022,8 +1022,15 @@ class _Evaluator:
         return ok
 
     def _condition_differs(self, c: scoring.WindowCriterion) -> BoolA | None:
-        """Lookup table MFR (temperature, load) code -> a required condition surely differs
-        (the same test as ``_window``'s ``other``, per distinct pair instead of per row)."""
+        """Lookup table MFR (temperature, load) code -> a required condition surely differs."""
+        tables = self._condition_tables(c)
+        return None if tables is None else tables[1]
+
+    def _condition_tables(self, c: scoring.WindowCriterion) -> tuple[BoolA, BoolA] | None:
+        """Lookup tables MFR (temperature, load) code -> (every required numeric condition is
+        stated and the same, some stated condition surely differs), per distinct pair instead
+        of per row; the exact scorer's ``_same_condition`` is the relative 1e-3 test in
+        between. None without numeric MFR conditions."""
         if c.prop != "Viscosity":
             return None
         wanted = [
@@ -1034,17 +1041,20 @@ class _Evaluator:
         if not wanted:
             return None
 
-        def differs(pair: tuple[float | None, float | None]) -> bool:
+        def gaps(pair: tuple[float | None, float | None]) -> list[tuple[float, float] | None]:
+            out: list[tuple[float, float] | None] = []
             for at, w in wanted:
                 have = pair[at]
                 if have is None or math.isnan(have):
-                    continue
-                tol = max(1e-3 * max(abs(have), abs(w)), 1e-9)
-                if abs(have - w) > 2.0 * tol:
-                    return True
-            return False
+                    out.append(None)
+                else:
+                    out.append((abs(have - w), max(1e-3 * max(abs(have), abs(w)), 1e-9)))
+            return out
 
-        return self.ix.vocab["mfr_cond"].table(differs)
+        vocab = self.ix.vocab["mfr_cond"]
+        same = vocab.table(lambda p: all(g is not None and g[0] <= 0.5 * g[1] for g in gaps(p)))
+        other = vocab.table(lambda p: any(g is not None and g[0] > 2.0 * g[1] for g in gaps(p)))
+        return same, other
 
     def distance_lb(self, rows: Part) -> F64 | None:
         """Distances (a hair below the haversine); phase B only (cached for these rows)."""
@@ -1153,63 +1163,60 @@ class _Evaluator:
             # The column holds MFR only: a lot with an MFR is incomparable with this window.
             has = ~np.isnan(f["mfr"][rows])
             return _Outcome(~has, True, 1.0, True)
-        v = f[col[0]][rows]
-        has = ~np.isnan(v)
-        comparable: BoolA = has.copy()  # comparable for sure (given the value)
-        incomparable: BoolA = ~has
-        if c.methods:
-            comparable[:] = False  # the method is not denormalised
-        for name, wanted in c.conditions:
-            if c.prop != "Viscosity" or name not in ("temperature_c", "load_kg"):
-                comparable[:] = False
-                continue
-            if isinstance(wanted, str):
-                comparable[:] = False
-                continue
-            have = f["mfr_t" if name == "temperature_c" else "mfr_load"][rows]
-            tol = np.maximum(1e-3 * np.maximum(np.abs(have), abs(wanted)), 1e-9)
-            diff = np.abs(have - wanted)
-            with np.errstate(invalid="ignore"):
-                same = diff <= 0.5 * tol
-                other = diff > 2.0 * tol
-            comparable &= same
-            incomparable |= other & has
+        # lo / hi: mean -+ k sd (a hair narrower than the exact scorer's), moved inward by the
+        # tolerance (``_derive_windows``); NaN without a value
+        lo = f[f"{col[0]}_lo"][rows]
+        hi = f[f"{col[0]}_hi"][rows]
+        has = ~np.isnan(lo)
+        # Comparable for sure (given the value) only if the method and every condition can be
+        # read from the columns: the MFR's temperature and load, per distinct pair.
+        sure = not c.methods and all(
+            c.prop == "Viscosity"
+            and name in ("temperature_c", "load_kg")
+            and not isinstance(wanted, str)
+            for name, wanted in c.conditions
+        )
+        tables = self._condition_tables(c)
+        if tables is None:
+            comparable = has if sure else np.zeros(has.shape, dtype=np.bool_)
+            incomparable = ~has
+        else:
+            same, other = tables
+            code = self.ix.codes["mfr_cond"][rows]
+            comparable = has & np.take(same, code) if sure else np.zeros(has.shape, np.bool_)
+            incomparable = ~has | (np.take(other, code) & has)
         # The exact facts may still lack the value (e.g. no unit): "value or absent".
         pv = ~incomparable
         pa = ~comparable | ~has
-        vv = np.where(has, v, 0.0)
-        # mean +- k sd as the exact scorer (a hair narrower: the bound stays an upper bound)
-        ksd = f[col[2]][rows] * (scoring.K_SIGMA * (1 - 1e-9))  # sd columns hold 0, not NaN
-        lo_tol = 1e-9 * (1.0 + np.abs(vv) + ksd)
-        inside = np.ones(v.shape, dtype=np.bool_)
         with np.errstate(invalid="ignore"):  # NaN (no value): decided by ``has`` below
+            inside = np.ones(has.shape, dtype=np.bool_)
             if c.minimum is not None:
-                inside &= f[f"{col[0]}_lo"][rows] >= c.minimum
+                inside &= lo >= c.minimum
             if c.maximum is not None:
-                inside &= f[f"{col[0]}_hi"][rows] <= c.maximum
-        if c.target is not None:
-            t = c.target
-            reach = max(
-                t - c.minimum if c.minimum is not None else 0.0,
-                c.maximum - t if c.maximum is not None else 0.0,
-            )
-            if reach <= 0:
-                reach = abs(t) if t != 0 else 1.0
-            dist = np.maximum(0.0, np.abs(vv - t) + ksd - lo_tol)
-            ub = 1.0 - dist / (2.0 * reach)
-        else:
-            over = np.zeros(v.shape)
-            if c.maximum is not None:
-                over = np.maximum(over, vv + ksd - c.maximum)
-            if c.minimum is not None:
-                over = np.maximum(over, c.minimum - (vv - ksd))
-            over = np.maximum(0.0, over - lo_tol)
-            if c.minimum is not None and c.maximum is not None:
-                width = c.maximum - c.minimum
+                inside &= hi <= c.maximum
+            if c.target is not None:
+                t = c.target
+                reach = max(
+                    t - c.minimum if c.minimum is not None else 0.0,
+                    c.maximum - t if c.maximum is not None else 0.0,
+                )
+                if reach <= 0:
+                    reach = abs(t) if t != 0 else 1.0
+                # |v - t| + k sd - tol, which is hi - t above the target and t - lo below it
+                dist = np.maximum(np.maximum(hi - t, t - lo), 0.0)
+                ub = 1.0 - dist / (2.0 * reach)
             else:
-                bound = c.maximum if c.maximum is not None else c.minimum
-                width = abs(bound) if bound else 1.0
-            ub = 1.0 - over / (width if width > 0 else 1.0)
+                over = np.zeros(has.shape)
+                if c.maximum is not None:
+                    over = np.maximum(over, hi - c.maximum)
+                if c.minimum is not None:
+                    over = np.maximum(over, c.minimum - lo)
+                if c.minimum is not None and c.maximum is not None:
+                    width = c.maximum - c.minimum
+                else:
+                    bound = c.maximum if c.maximum is not None else c.minimum
+                    width = abs(bound) if bound else 1.0
+                ub = 1.0 - over / (width if width > 0 else 1.0)
         ub = np.where(has, ub, 1.0)
         inside = np.where(has, inside, True)
         return _Outcome(pv, inside, ub, pa)
