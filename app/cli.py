@@ -19,7 +19,11 @@ def _db() -> Database:
     from app.kit.db import Database
 
     s = get_settings()
-    return Database(s.database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms)
+    return Database(
+        s.database_url,
+        busy_timeout_ms=s.sqlite_busy_timeout_ms,
+        sqlite_cache_mb=s.sqlite_cache_mb,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

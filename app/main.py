@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        sqlite_cache_mb=settings.sqlite_cache_mb,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
 

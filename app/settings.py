@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_statement_timeout_ms: int = Field(default=15_000, ge=100)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    sqlite_cache_mb: int = Field(
+        default=128,
+        ge=1,
+        le=65_536,
+        description="SQLite page cache per pooled connection, in MiB (filled as pages are read)",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

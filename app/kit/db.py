@@ -69,7 +69,16 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _configure_sqlite(engine: Engine, *, immediate: bool, busy_timeout_ms: int) -> None:
+# Page cache per SQLite connection, filled as pages are read (SQLite's default is 2 MiB). It
+# is the process's own memory: this machine's OS page cache does not keep a large database's
+# pages for long (benchmarks/matching/README.md), and at 1M lots the hot index of the match
+# re-check alone (``ix_lots_id_state``) is ~60 MB.
+SQLITE_CACHE_MB = 128
+
+
+def _configure_sqlite(
+    engine: Engine, *, immediate: bool, busy_timeout_ms: int, cache_mb: int = SQLITE_CACHE_MB
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy (not pysqlite) control transactions, so SAVEPOINT works.
@@ -79,10 +88,10 @@ def _configure_sqlite(engine: Engine, *, immediate: bool, busy_timeout_ms: int) 
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        # Page cache per connection, 32 MiB instead of 2 (filled as pages are read): random
-        # reads by id (a match re-checks and loads its top lots) were ~25 us a row from the
-        # OS cache at 1M lots, half that from this one (benchmarks/matching).
-        cur.execute("PRAGMA cache_size=-32768")
+        # Page cache per connection (SQLITE_CACHE_MB): random reads by id (a match
+        # re-checks and loads its top lots) were ~25 us a row from the OS cache at 1M lots,
+        # half that from this one, and milliseconds when the OS had dropped the page.
+        cur.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -98,6 +107,7 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
     """Create an engine. For SQLite, ``immediate`` makes every transaction take the write lock.
     JSON columns use orjson (reading JSON was ~40 % of loading a page of lots with json)."""
     busy_timeout_ms = int(kwargs.pop("busy_timeout_ms", 10_000))
+    cache_mb = int(kwargs.pop("sqlite_cache_mb", SQLITE_CACHE_MB))
     statement_timeout_ms = int(kwargs.pop("statement_timeout_ms", 15_000))
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -107,7 +117,9 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
             **kwargs,
         )
-        _configure_sqlite(engine, immediate=immediate, busy_timeout_ms=busy_timeout_ms)
+        _configure_sqlite(
+            engine, immediate=immediate, busy_timeout_ms=busy_timeout_ms, cache_mb=cache_mb
+        )
         return engine
     connect_args = {
         "connect_timeout": 5,
@@ -196,12 +208,14 @@ class Database:
         max_overflow: int = 10,
         busy_timeout_ms: int = 10_000,
         statement_timeout_ms: int = 15_000,
+        sqlite_cache_mb: int = SQLITE_CACHE_MB,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.engine = make_engine(url, immediate=False, busy_timeout_ms=busy_timeout_ms)
-            self.write_engine = make_engine(url, immediate=True, busy_timeout_ms=busy_timeout_ms)
+            sqlite = {"busy_timeout_ms": busy_timeout_ms, "sqlite_cache_mb": sqlite_cache_mb}
+            self.engine = make_engine(url, immediate=False, **sqlite)
+            self.write_engine = make_engine(url, immediate=True, **sqlite)
         else:
             self.engine = make_engine(
                 url,

@@ -171,3 +171,19 @@ def test_a_connection_that_died_right_after_use_fails_once(database_url, pings, 
         assert _backend_pid(db) != pid
     finally:
         db.dispose()
+
+
+def test_sqlite_page_cache_per_connection_follows_the_setting(tmp_path) -> None:
+    """SQLite read and write connections get the configured page cache (``cache_size`` in
+    KiB, negative); the default is ``SQLITE_CACHE_MB``."""
+    from app.kit.db import SQLITE_CACHE_MB
+
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    for mb, want in ((None, SQLITE_CACHE_MB), (7, 7)):
+        db = Database(url) if mb is None else Database(url, sqlite_cache_mb=mb)
+        try:
+            for engine in (db.engine, db.write_engine):
+                with engine.connect() as conn:
+                    assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -want * 1024
+        finally:
+            db.dispose()
