@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import random
 import statistics
@@ -235,6 +236,18 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def cpu_probe_ms() -> float:
+    """A fixed pure-Python loop (3M multiply-adds), best of 3: this machine's speed moves
+    by half from one minute to the next (0.145 to 0.228 s in three runs in a row, nothing else
+    running), so every in-process result records it before and after."""
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(3_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
+
+
 # Delivery points for the "new spec each call" rounds (postcodes of German cities).
 PLACES = ("70173", "80331", "50667", "60311", "90402", "68159", "10115", "20095")
 
@@ -267,6 +280,7 @@ def in_process(
     candidates = eligible = 0
     first = 0.0
     load_before = load()
+    probe_before = cpu_probe_ms()
     deadline = time.perf_counter() + max_seconds
     # the timed specs (1..rounds) and the warm-up ones never meet (specs repeat every 3000)
     assert rounds < WARMUP_OFFSET
@@ -322,6 +336,7 @@ def in_process(
         "candidates": candidates,
         "returned": eligible,
         "load": f"{load_before} -> {load()}",
+        "cpu_probe_ms": f"{probe_before} -> {cpu_probe_ms()}",
     }
 
 
@@ -500,9 +515,9 @@ def main() -> int:
     print(
         "| db | lots | candidates | in-process p50 / p99 ms (same req.) "
         "| in-process p50 / p99 ms (new spec each call) | first call s "
-        "| HTTP p50 / p99 ms | HTTP req/s (2 workers, 4 conns) | load |"
+        "| HTTP p50 / p99 ms | HTTP req/s (2 workers, 4 conns) | load | CPU probe ms (new spec) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ip, iv = r["in_process"], r["in_process_varied"]
         h = r.get("http", {})
@@ -512,7 +527,7 @@ def main() -> int:
             f"{ip['p50_ms']} / {ip['p99_ms']} | {iv['p50_ms']} / {iv['p99_ms']} | "
             f"{ip['first_call_ms'] / 1000:.1f} | "
             f"{h.get('sequential_p50_ms', '-')} / {h.get('sequential_p99_ms', '-')} | "
-            f"{w.get('rps', '-')} | {ip['load']} |"
+            f"{w.get('rps', '-')} | {ip['load']} | {iv['cpu_probe_ms']} |"
         )
     return 0
 
