@@ -515,7 +515,8 @@ def main() -> int:
     print(
         "| db | lots | candidates | in-process p50 / p99 ms (same req.) "
         "| in-process p50 / p99 ms (new spec each call) | first call s "
-        "| HTTP p50 / p99 ms | HTTP req/s (2 workers, 4 conns) | load | CPU probe ms (new spec) |"
+        "| HTTP p50 / p99 ms | HTTP req/s (2 workers, 4 conns) [conns per worker] | load "
+        "| CPU probe ms (new spec) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -527,7 +528,8 @@ def main() -> int:
             f"{ip['p50_ms']} / {ip['p99_ms']} | {iv['p50_ms']} / {iv['p99_ms']} | "
             f"{ip['first_call_ms'] / 1000:.1f} | "
             f"{h.get('sequential_p50_ms', '-')} / {h.get('sequential_p99_ms', '-')} | "
-            f"{w.get('rps', '-')} | {ip['load']} | {iv['cpu_probe_ms']} |"
+            f"{w.get('rps', '-')} {w.get('per_worker_connections', '')} | {ip['load']} | "
+            f"{iv['cpu_probe_ms']} |"
         )
     return 0
 
