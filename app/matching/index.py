@@ -1196,27 +1196,16 @@ class _Evaluator:
                 inside &= hi <= c.maximum
             if c.target is not None:
                 t = c.target
-                reach = max(
-                    t - c.minimum if c.minimum is not None else 0.0,
-                    c.maximum - t if c.maximum is not None else 0.0,
-                )
-                if reach <= 0:
-                    reach = abs(t) if t != 0 else 1.0
                 # |v - t| + k sd - tol, which is hi - t above the target and t - lo below it
                 dist = np.maximum(np.maximum(hi - t, t - lo), 0.0)
-                ub = 1.0 - dist / (2.0 * reach)
+                ub = 1.0 - dist / (2.0 * c.reach())
             else:
                 over = np.zeros(has.shape)
                 if c.maximum is not None:
                     over = np.maximum(over, hi - c.maximum)
                 if c.minimum is not None:
                     over = np.maximum(over, c.minimum - lo)
-                if c.minimum is not None and c.maximum is not None:
-                    width = c.maximum - c.minimum
-                else:
-                    bound = c.maximum if c.maximum is not None else c.minimum
-                    width = abs(bound) if bound else 1.0
-                ub = 1.0 - over / (width if width > 0 else 1.0)
+                ub = 1.0 - over / c.width()
         ub = np.where(has, ub, 1.0)
         inside = np.where(has, inside, True)
         return _Outcome(pv, inside, ub, pa)

@@ -15,7 +15,8 @@ from app.matching import scoring, service
 from app.matching.schemas import (
     DemandPage,
     MatchesOut,
-    encode_matches,
+    encode_json,
+    matches_dict,
     present_demand,
 )
 from app.requirements.schemas import RequirementSpec
@@ -50,8 +51,8 @@ def _matches(
     # The MatchesOut document built as plain data and encoded once: building the models per
     # criterion, then FastAPI validating and encoding them again, cost more than the matching
     # itself (tests/matching/test_fast_path.py checks it equals the models' output).
-    body = encode_matches(
-        requirement_id, outcome.candidates, outcome.results, outcome.proposals, spec
+    body = encode_json(
+        matches_dict(requirement_id, outcome.candidates, outcome.results, outcome.proposals, spec)
     )
     return Response(body, media_type="application/json")
 

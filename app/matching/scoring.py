@@ -341,6 +341,28 @@ class WindowCriterion(Criterion):
     def requirement(self) -> dict[str, Any]:
         return dict(self._req)
 
+    def reach(self) -> float:
+        """With a target: the distance from it at which the score falls to 0.5 (the farther
+        window edge; ``|target|``, or 1, without one)."""
+        t = self.target if self.target is not None else 0.0
+        reach = max(
+            t - self.minimum if self.minimum is not None else 0.0,
+            self.maximum - t if self.maximum is not None else 0.0,
+        )
+        if reach <= 0:
+            reach = abs(t) if t != 0 else 1.0
+        return reach
+
+    def width(self) -> float:
+        """Without a target: how far outside the window the score falls to 0 (the window's
+        width; ``|bound|``, or 1, for a one-sided window)."""
+        if self.minimum is not None and self.maximum is not None:
+            width = self.maximum - self.minimum
+        else:
+            bound = self.maximum if self.maximum is not None else self.minimum
+            width = abs(bound) if bound else 1.0
+        return width if width > 0 else 1.0
+
     def _requirement(self) -> dict[str, Any]:
         req: dict[str, Any] = {"unit": self.unit}
         for key, v in (("min", self.minimum), ("max", self.maximum), ("target", self.target)):
@@ -396,26 +418,14 @@ class WindowCriterion(Criterion):
             self.maximum is None or hi <= self.maximum
         )
         if self.target is not None:
-            t = self.target
-            reach = max(
-                t - self.minimum if self.minimum is not None else 0.0,
-                self.maximum - t if self.maximum is not None else 0.0,
-            )
-            if reach <= 0:
-                reach = abs(t) if t != 0 else 1.0
-            score = 1.0 - (abs(v - t) + K_SIGMA * sd) / (2.0 * reach)
+            score = 1.0 - (abs(v - self.target) + K_SIGMA * sd) / (2.0 * self.reach())
         else:
             over = max(
                 0.0,
                 hi - self.maximum if self.maximum is not None else 0.0,
                 self.minimum - lo if self.minimum is not None else 0.0,
             )
-            if self.minimum is not None and self.maximum is not None:
-                width = self.maximum - self.minimum
-            else:
-                bound = self.maximum if self.maximum is not None else self.minimum
-                width = abs(bound) if bound else 1.0
-            score = 1.0 - over / (width if width > 0 else 1.0)
+            score = 1.0 - over / self.width()
         detail = None
         if not inside:
             centre_in = (self.minimum is None or v >= self.minimum) and (

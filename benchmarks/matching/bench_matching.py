@@ -41,7 +41,7 @@ from app.lots.models import Lot
 from app.lots.schemas import LotCreate
 from app.lots.summary import render_static_row
 from app.matching import service
-from app.matching.schemas import encode_matches, present_match
+from app.matching.schemas import encode_json, matches_dict, present_match
 from app.matching.search import precompile
 from app.orgs.models import OrgRole
 from app.orgs.service import create_organization
@@ -295,7 +295,9 @@ def in_process(
                         today=dt.date.today(),
                     )
                     out = service.match(s, spec, limit=50, include_ineligible=False)
-                    encode_matches(None, out.candidates, out.results, out.proposals, spec)
+                    encode_json(
+                        matches_dict(None, out.candidates, out.results, out.proposals, spec)
+                    )
             deadline = time.perf_counter() + max_seconds
         spec_model = _spec_model(i if vary else None)
         t0 = time.perf_counter()
@@ -306,8 +308,8 @@ def in_process(
             )
             outcome = service.match(s, spec, limit=50, include_ineligible=False)
             # the response document, encoded as the router does
-            payload = encode_matches(
-                None, outcome.candidates, outcome.results, outcome.proposals, spec
+            payload = encode_json(
+                matches_dict(None, outcome.candidates, outcome.results, outcome.proposals, spec)
             )
         ms = (time.perf_counter() - t0) * 1000
         if i == 0:

@@ -39,10 +39,10 @@ def _worker(url: str) -> None:
     from benchmarks.matching.bench_matching import _spec_model
 
     try:
-        from app.matching.schemas import encode_matches
+        from app.matching.schemas import encode_json, matches_dict
 
         def encode(out: Any, spec: Any) -> None:
-            encode_matches(None, out.candidates, out.results, out.proposals, spec)
+            encode_json(matches_dict(None, out.candidates, out.results, out.proposals, spec))
     except ImportError:  # checkouts before orjson encoding
         from pydantic_core import to_json
 

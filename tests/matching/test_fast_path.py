@@ -26,7 +26,7 @@ from app.matching.facts import lot_facts
 from app.matching.index import MATCH_COLUMNS
 from app.matching.schemas import (
     MatchesOut,
-    encode_matches,
+    encode_json,
     matches_dict,
     present_match,
     present_proposal,
@@ -454,7 +454,7 @@ def test_response_document_equals_the_models(db, pool, name) -> None:  # type: i
     )
     assert to_json(fast) == models.model_dump_json().encode()
     # the bytes the router sends (orjson): the same as the models', byte for byte
-    encoded = encode_matches("req_x", out.candidates, out.results, out.proposals, spec)
+    encoded = encode_json(fast)
     assert encoded == models.model_dump_json().encode()
     assert fast["data"]
 
