@@ -163,8 +163,6 @@ _FLOATS = (
     "uz",
     "price",
     "mfr",
-    "mfr_t",
-    "mfr_load",
     "density",
     "ash",
     "moisture",
@@ -342,8 +340,6 @@ class LotIndex:
         f["price"][i] = nan if r.price_per_t_minor is None else r.price_per_t_minor / 100.0
         for name, val in (
             ("mfr", r.mfr_g_10min),
-            ("mfr_t", r.mfr_temperature_c),
-            ("mfr_load", r.mfr_load_kg),
             ("density", r.density_g_cm3),
             ("ash", r.ash_pct),
             ("moisture", r.moisture_pct),
@@ -482,8 +478,6 @@ class LotIndex:
         f["price"][:n] = floats(None if v is None else v / 100.0 for v in cols["price_per_t_minor"])
         for name, col in (
             ("mfr", "mfr_g_10min"),
-            ("mfr_t", "mfr_temperature_c"),
-            ("mfr_load", "mfr_load_kg"),
             ("density", "density_g_cm3"),
             ("ash", "ash_pct"),
             ("moisture", "moisture_pct"),
@@ -512,8 +506,8 @@ class LotIndex:
     def _derive_windows(self, part: slice) -> None:
         """The window columns' ``_lo`` / ``_hi``: the value minus / plus k standard deviations
         (a hair less than the exact scorer's), moved inward by the bound's tolerance, so that
-        ``lo >= minimum`` and ``hi <= maximum`` are exactly the tests ``_window`` made per
-        scan (same operations in the same order: the same floating point results)."""
+        ``lo >= minimum`` and ``hi <= maximum`` are exactly the tests the scan used to compute
+        per row (same operations in the same order: the same floating point results)."""
         f = self.floats
         for col, _, sd in _WINDOW_COLUMNS.values():
             v = f[col][part]
