@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.kit.db import SQLITE_CACHE_MB
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -25,7 +27,7 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=15_000, ge=100)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     sqlite_cache_mb: int = Field(
-        default=128,
+        default=SQLITE_CACHE_MB,
         ge=1,
         le=65_536,
         description="SQLite page cache per pooled connection, in MiB (filled as pages are read)",

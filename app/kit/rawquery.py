@@ -83,12 +83,20 @@ class CompiledQueries:
 
     def prepare(self, dialect: Dialect, shape: Hashable, build: Callable[[], AnySelect]) -> None:
         """Compile ``shape`` ahead of its first use (start-up), unless it is compiled."""
+        self._entry(dialect, shape, build)
+
+    def _entry(
+        self, dialect: Dialect, shape: Hashable, build: Callable[[], AnySelect]
+    ) -> _Compiled:
         key = (dialect.name, shape)
-        if key not in self._cache:
+        entry = self._cache.get(key)
+        if entry is None:
             entry = self._compile(dialect, build)
             with self._lock:
-                if len(self._cache) < self.maxsize:
-                    self._cache[key] = entry
+                if len(self._cache) >= self.maxsize:
+                    self._cache.clear()
+                self._cache[key] = entry
+        return entry
 
     def rows(
         self,
@@ -100,14 +108,7 @@ class CompiledQueries:
         """Run the statement ``build()`` makes for ``shape`` with ``params``: rows as tuples,
         their values converted by the column types as SQLAlchemy would (UTC datetimes)."""
         dialect = conn.dialect
-        key = (dialect.name, shape)
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = self._compile(dialect, build)
-            with self._lock:
-                if len(self._cache) >= self.maxsize:
-                    self._cache.clear()
-                self._cache[key] = entry
+        entry = self._entry(dialect, shape, build)
         values = {**entry.defaults, **params}
         for name, proc in entry.processors.items():
             if values.get(name) is not None:
