@@ -383,7 +383,12 @@ def _warm_workers(
 
 
 def over_http(
-    url: str, ids: dict[str, str], rounds: int, seconds: int, build_seconds: float
+    url: str,
+    ids: dict[str, str],
+    rounds: int,
+    seconds: int,
+    build_seconds: float,
+    wrk_runs: int = 1,
 ) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -416,6 +421,8 @@ def over_http(
         load_before = load()
         result = wrk(base, [path], ids["key"], seconds, 4)
         result["load"] = f"{load_before} -> {load()}"
+        # more wrk runs on the same server: each lands its 4 connections on the workers anew
+        more = [wrk(base, [path], ids["key"], seconds, 4) for _ in range(wrk_runs - 1)]
     finally:
         stop(server)
     return {
@@ -425,6 +432,10 @@ def over_http(
         "rounds": len(times),
         "load": seq_load,
         "wrk": result,
+        "wrk_more": [
+            {"rps": m.get("rps"), "per_worker_connections": m.get("per_worker_connections")}
+            for m in more
+        ],
     }
 
 
@@ -442,6 +453,12 @@ def main() -> int:
         help="untimed calls after the snapshot build (other specs than the timed ones)",
     )
     ap.add_argument("--wrk-seconds", type=int, default=10)
+    ap.add_argument(
+        "--wrk-runs",
+        type=int,
+        default=1,
+        help="wrk runs on the same server (req/s and connections per worker of each)",
+    )
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument(
         "--reuse", metavar="DIR", help="SQLite: keep/reuse seeded databases DIR/b<N>.db"
@@ -508,7 +525,9 @@ def main() -> int:
                 log(f"fast path == reference path: {res['equal_to_reference']}")
             if not args.no_http:
                 build = res["in_process"]["first_call_ms"] / 1000
-                res["http"] = over_http(url, ids, args.rounds, args.wrk_seconds, build)
+                res["http"] = over_http(
+                    url, ids, args.rounds, args.wrk_seconds, build, args.wrk_runs
+                )
                 log(f"http: {res['http']}")
             (RESULTS / f"matching-{args.db}-{n}.json").write_text(json.dumps(res, indent=2))
             rows.append(res)

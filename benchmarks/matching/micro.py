@@ -13,6 +13,16 @@
 * ``newspec``: in-process p50 / p99 of a new spec per call (``bench_matching.in_process``, 900
   rounds after the build and 100 warm-up rounds), on an existing database: run it
   alternately from two checkouts (``git worktree add``) to compare code versions on the same data.
+* ``encode``: the 50-result response document encoded by orjson (``schemas.encode_json``, what
+  the router sends) against ``pydantic_core.to_json``.
+* ``scan``: the vectorised scan alone (``LotIndex.scan``, memo cleared) for 300 new specs, three
+  times: run it from two checkouts to compare scan code.
+* ``statecache``: the 50-lot state re-check (``search.current_state``), one read session per
+  call as a request has, in 4 blocks of 1,500; with ``--sqlite-cache-mb`` to compare SQLite
+  page cache sizes (run once per size).
+* ``compiles``: how many of 900 new specs compile a facts-read statement shape during the
+  request (or the refresh's, once) when the worker did not compile them at start-up
+  (``search.precompile``), and how long those compiles took.
 * ``build``: a snapshot build in the main thread while another thread sleeps 50 ms at a
   time: the longest it waited past its wake-up (how long the interpreter lock was held; a
   worker whose health-check thread waits more than uvicorn's timeout is killed).
@@ -21,20 +31,25 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import random
 import statistics
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import select, text
 
+from app.kit import rawquery
 from app.kit.db import Database
 from app.kit.runtime import tune_gc
 from app.lots.models import Lot
-from app.matching import index, search
+from app.matching import index, scoring, search, service
+from app.matching.schemas import encode_json, matches_dict
 from app.settings import Settings
-from benchmarks.matching.bench_matching import in_process, pct
+from benchmarks.matching.bench_matching import _spec_model, in_process, pct
 
 
 def _timed(fn: Callable[[], object], rounds: int) -> str:
@@ -81,6 +96,84 @@ def facts(db: Database, ids: list[str], rounds: int) -> None:
         print("  expression layer:    ", _timed(lambda: conn.execute(stmt).all(), rounds))
 
 
+def _new_specs(n: int, start: int = 1) -> list[scoring.Spec]:
+    return [
+        service.build_spec(_spec_model(i), transport_eur_per_t_km=0.12, today=dt.date.today())
+        for i in range(start, start + n)
+    ]
+
+
+def encode(db: Database, rounds: int) -> None:
+    spec = _new_specs(1)[0]
+    with db.transaction(write=False) as s:
+        out = service.match(s, spec, limit=50, include_ineligible=False)
+    doc = matches_dict(None, out.candidates, out.results, out.proposals, spec)
+    print(f"response document, {len(doc['data'])} results")
+    print("  orjson (encode_json):", _timed(lambda: encode_json(doc), rounds))
+    print("  pydantic_core.to_json:", _timed(lambda: to_json(doc), rounds))
+
+
+def scan(db: Database) -> None:
+    specs = _new_specs(300)
+    with db.transaction(write=False) as s:
+        ix = index.index_for(s)
+        ix.refreshed_generation(s)  # the build
+
+        def one(spec: scoring.Spec) -> None:
+            ix._scans.clear()  # a new spec: no memoised scan
+            ix.scan(s, spec, eligible_only=True, skip_quantity=False, refresh=False)
+
+        for _ in range(3):
+            xs = []
+            for spec in specs:
+                t0 = time.perf_counter()
+                one(spec)
+                xs.append((time.perf_counter() - t0) * 1000)
+            p50, p90 = statistics.median(xs), pct(xs, 0.9)
+            print(f"scan of a new spec: p50 {p50:.3f} ms, p90 {p90:.3f} ms")
+
+
+def statecache(db: Database, ids: list[str], cache_mb: int | None) -> None:
+    rng = random.Random(5)
+    print(f"state re-check of 50 lots, SQLite page cache {cache_mb or 'default'} MiB")
+    for block in range(4):
+        xs = []
+        for _ in range(1500):
+            with db.transaction(write=False) as s:
+                sample = rng.sample(ids, 50)
+                t0 = time.perf_counter()
+                search.current_state(s, sample)
+                xs.append((time.perf_counter() - t0) * 1000)
+        print(f"  block {block}: p50 {statistics.median(xs):.2f} ms, p99 {pct(xs, 0.99):.2f} ms")
+
+
+def compiles(db: Database) -> None:
+    seen: list[float] = []
+    compile_ = rawquery.CompiledQueries._compile
+
+    def counted(self: rawquery.CompiledQueries, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return compile_(self, *args)
+        finally:
+            seen.append((time.perf_counter() - t0) * 1000)
+
+    rawquery.CompiledQueries._compile = counted  # type: ignore[method-assign]
+    try:
+        rounds_with = 0
+        for i, spec in enumerate(_new_specs(901, start=0)):
+            before = len(seen)
+            with db.transaction(write=False) as s:
+                service.match(s, spec, limit=50, include_ineligible=False)
+            rounds_with += bool(i) and len(seen) > before  # round 0 builds the snapshot
+    finally:
+        rawquery.CompiledQueries._compile = compile_  # type: ignore[method-assign]
+    print(
+        f"900 new specs without start-up compiles: {rounds_with} compiled a shape; "
+        f"{len(seen)} compiles, {min(seen, default=0):.1f}-{max(seen, default=0):.1f} ms each"
+    )
+
+
 def roundtrip(db: Database, rounds: int) -> None:
     with db.engine.connect() as conn:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -120,9 +213,11 @@ def main() -> int:
     ap.add_argument("url", help="database URL of a seeded benchmark database")
     ap.add_argument("--only", default="recheck,facts,roundtrip,build")
     ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--sqlite-cache-mb", type=int, default=None)
     args = ap.parse_args()
     only = set(args.only.split(","))
-    db = Database(args.url)
+    cache = {} if args.sqlite_cache_mb is None else {"sqlite_cache_mb": args.sqlite_cache_mb}
+    db = Database(args.url, **cache)
     try:
         with db.transaction(write=False) as s:
             ids = list(s.scalars(text("SELECT id FROM lots WHERE status = 'active'")))
@@ -132,6 +227,14 @@ def main() -> int:
             facts(db, ids, args.rounds)
         if "roundtrip" in only:
             roundtrip(db, args.rounds)
+        if "encode" in only:
+            encode(db, args.rounds)
+        if "scan" in only:
+            scan(db)
+        if "statecache" in only:
+            statecache(db, ids, args.sqlite_cache_mb)
+        if "compiles" in only:
+            compiles(db)
         if "build" in only:
             build(db)
         if "newspec" in only:
