@@ -1010,15 +1010,10 @@ class _Evaluator:
                 if c.maximum is not None:
                     high = f[f"{col[0]}_hi"][rows] <= c.maximum
                     ok = high if c.minimum is None else ok & high
-        other = self._condition_differs(c)
-        if other is not None:
-            ok &= np.take(~other, self.ix.codes["mfr_cond"][rows])
-        return ok
-
-    def _condition_differs(self, c: scoring.WindowCriterion) -> BoolA | None:
-        """Lookup table MFR (temperature, load) code -> a required condition surely differs."""
         tables = self._condition_tables(c)
-        return None if tables is None else tables[1]
+        if tables is not None:  # a required condition surely differs: blocked
+            ok &= np.take(~tables[1], self.ix.codes["mfr_cond"][rows])
+        return ok
 
     def _condition_tables(self, c: scoring.WindowCriterion) -> tuple[BoolA, BoolA] | None:
         """Lookup tables MFR (temperature, load) code -> (every required numeric condition is
