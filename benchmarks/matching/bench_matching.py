@@ -285,32 +285,26 @@ def in_process(
     # the timed specs (1..rounds) and the warm-up ones never meet (specs repeat every 3000)
     assert rounds < WARMUP_OFFSET
     assert warmup < 3000 - WARMUP_OFFSET
-    for i in range(rounds + 1):
-        if i == 1 and warmup:
-            for j in range(warmup):
-                with db.transaction(write=False) as s:
-                    spec = service.build_spec(
-                        _spec_model(WARMUP_OFFSET + j if vary else None),
-                        transport_eur_per_t_km=0.12,
-                        today=dt.date.today(),
-                    )
-                    out = service.match(s, spec, limit=50, include_ineligible=False)
-                    encode_json(
-                        matches_dict(None, out.candidates, out.results, out.proposals, spec)
-                    )
-            deadline = time.perf_counter() + max_seconds
-        spec_model = _spec_model(i if vary else None)
-        t0 = time.perf_counter()
-        c0 = time.process_time()
+
+    def call(spec_model: RequirementSpec) -> tuple[service.MatchOutcome, bytes]:
         with db.transaction(write=False) as s:
             spec = service.build_spec(
                 spec_model, transport_eur_per_t_km=0.12, today=dt.date.today()
             )
             outcome = service.match(s, spec, limit=50, include_ineligible=False)
             # the response document, encoded as the router does
-            payload = encode_json(
-                matches_dict(None, outcome.candidates, outcome.results, outcome.proposals, spec)
-            )
+            doc = matches_dict(None, outcome.candidates, outcome.results, outcome.proposals, spec)
+            return outcome, encode_json(doc)
+
+    for i in range(rounds + 1):
+        if i == 1 and warmup:
+            for j in range(warmup):
+                call(_spec_model(WARMUP_OFFSET + j if vary else None))
+            deadline = time.perf_counter() + max_seconds
+        spec_model = _spec_model(i if vary else None)  # (the request body: not timed)
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        outcome, payload = call(spec_model)
         ms = (time.perf_counter() - t0) * 1000
         if i == 0:
             first = ms
