@@ -27,23 +27,23 @@ def _db() -> Database:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from app.kit import serving
 
     s = get_settings()
     if args.migrate:
         cmd_db_upgrade(args)
-    uvicorn.run(
+    return serving.serve(
         "app.main:create_app",
         factory=True,
         host=args.host or s.host,
         port=args.port or s.port,
         workers=args.workers or s.workers,
+        reuse_port=s.reuse_port,
         timeout_worker_healthcheck=s.worker_healthcheck_timeout_s,
         log_level="warning",
         access_log=False,
         proxy_headers=True,
     )
-    return 0
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:

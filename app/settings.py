@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    reuse_port: bool = Field(
+        default=True,
+        description="With several workers on Linux, give each worker its own listening socket "
+        "(SO_REUSEPORT) so that the kernel spreads connections over the workers; off: uvicorn's "
+        "one shared socket, where a few keep-alive connections often all land on one worker.",
+    )
     worker_healthcheck_timeout_s: int = Field(
         default=30,
         ge=1,

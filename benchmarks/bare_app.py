@@ -1,10 +1,13 @@
 """A bare FastAPI app: one endpoint returning 50 small pydantic models (no database, no
-middleware). The yardstick for what the framework itself costs on this machine:
+middleware). The yardstick for what the framework itself costs on this machine, served the
+way `recyclate serve` serves the API (uvicorn, one SO_REUSEPORT socket per worker):
 
-    .venv/bin/uvicorn benchmarks.bare_app:app --workers 2 --no-access-log --log-level warning
+    .venv/bin/python -m benchmarks.bare_app --port 8001 --workers 2
 """
 
 from __future__ import annotations
+
+import argparse
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -39,3 +42,24 @@ app = FastAPI()
 @app.get("/items", response_model=list[Item])
 async def items() -> list[Item]:
     return ITEMS
+
+
+if __name__ == "__main__":
+    from app.kit.serving import serve
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8001)
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    raise SystemExit(
+        serve(
+            "benchmarks.bare_app:app",
+            host=a.host,
+            port=a.port,
+            workers=a.workers,
+            reuse_port=True,
+            log_level="warning",
+            access_log=False,
+        )
+    )

@@ -112,25 +112,40 @@ def log(msg: str) -> None:
 # --- processes ----------------------------------------------------------------------------------
 
 
-def start_server(argv: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    argv: list[str], env: dict[str, str], port: int, listeners: int = 1
+) -> subprocess.Popen[bytes]:
+    """Start a server and wait until it answers and ``listeners`` sockets listen on ``port``:
+    `recyclate serve` gives each worker its own socket once the worker has started, and a
+    load test that begins while one worker is still starting puts every connection on the
+    other."""
     proc = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True)
     _procs.append(proc)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}: {argv}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            pass
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/items", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
+        if listening_sockets(port) >= listeners:
+            for probe in ("/healthz", "/items"):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1).status_code < 500:
+                        return proc
+                except httpx.HTTPError:
+                    pass
         time.sleep(0.3)
-    raise SystemExit(f"server did not come up on port {port}")
+    raise SystemExit(f"server did not come up on port {port} with {listeners} listening sockets")
+
+
+def listening_sockets(port: int) -> int:
+    """TCP sockets listening on ``port`` (from /proc: one per worker with SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as fh:
+            for line in list(fh)[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -545,10 +560,10 @@ def wrk(
         "p99": lat.get("99%"),
         "non_2xx": non2xx,
         "connections": conns,
-        # wrk's connections per server process: uvicorn's workers share one listening socket
-        # and a worker's event loop accepts every pending connection at once, so the split is
-        # luck. Measured on this machine (matching, 100k lots): 2/2 -> 477-547 req/s, 4/0 (one
-        # worker serves everything) -> 206-216 req/s.
+        # wrk's connections per server process. With uvicorn's one shared listening socket a
+        # worker's event loop accepts every pending connection at once (matching, 100k lots:
+        # 2/2 -> 477-547 req/s, 4/0 -> 206-216 req/s); `recyclate serve` now gives each worker
+        # its own socket (app/kit/serving.py) and the kernel spreads connections by hash.
         "per_worker_connections": split,
         "seconds": seconds,
     }
@@ -727,6 +742,7 @@ def main() -> int:
             ],
             env,
             port,
+            listeners=args.workers,
         )
         shown = make_url(url).render_as_string()
         log(f"server on {base} ({args.workers} workers), database {shown}")
@@ -768,20 +784,15 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "benchmarks.bare_app:app",
-                "--host",
-                "127.0.0.1",
+                "benchmarks.bare_app",
                 "--port",
                 str(bport),
                 "--workers",
                 str(args.workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
             ],
             {},
             bport,
+            listeners=args.workers,
         )
         # Alternate the two (both servers up, the idle one costs nothing) so that load from
         # other jobs on the machine hits both alike; the ratio is of the medians.

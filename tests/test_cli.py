@@ -117,17 +117,17 @@ def test_forecast_import_history_and_platform_training(cli_env, tmp_path):
 def test_serve_gives_workers_time_to_build_the_matching_snapshot(monkeypatch):
     """uvicorn's supervisor kills a worker that misses its health check (5 s by default);
     building the matching snapshot at 1M lots takes a worker 10-30 s."""
-    import uvicorn
-
     from app import cli
+    from app.kit import serving
     from app.settings import get_settings
 
     seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(serving, "serve", lambda *args, **kwargs: seen.update(kwargs) or 0)
     get_settings.cache_clear()
     try:
         assert cli.main(["serve", "--workers", "2"]) == 0
         assert seen["workers"] == 2
+        assert seen["reuse_port"] is True  # one listening socket per worker (see serving.py)
         assert seen["timeout_worker_healthcheck"] == 30
         monkeypatch.setenv("RECYCLATE_WORKER_HEALTHCHECK_TIMEOUT_S", "45")
         get_settings.cache_clear()

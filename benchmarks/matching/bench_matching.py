@@ -396,7 +396,7 @@ def over_http(
         "PROMETHEUS_MULTIPROC_DIR": prom,
     }
     argv = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
-    server = start_server([*argv, "--port", str(port), "--workers", "2"], env, port)
+    server = start_server([*argv, "--port", str(port), "--workers", "2"], env, port, listeners=2)
     path = f"/v1/requirements/{ids['requirement']}/matches?limit=50"
     try:
         headers = {"Authorization": f"Bearer {ids['key']}"}

@@ -1,5 +1,6 @@
-"""A real server process (uvicorn, 2 workers) on a fresh, migrated database, for tests that
-need real concurrency and real crashes. Runs on SQLite and on PostgreSQL like every DB test."""
+"""A real server process (`recyclate serve`, 2 workers) on a fresh, migrated database, for
+tests that need real concurrency and real crashes. Runs on SQLite and on PostgreSQL like every
+DB test."""
 
 from __future__ import annotations
 
@@ -43,18 +44,14 @@ class LiveServer:
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "app.main:create_app",
-                "--factory",
+                "app.cli",
+                "serve",
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
                 "--workers",
                 "2",
-                "--log-level",
-                "warning",
-                "--no-access-log",
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,

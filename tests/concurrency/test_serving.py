@@ -1,0 +1,104 @@
+"""`recyclate serve` with several workers: each worker has its own listening socket
+(SO_REUSEPORT) and the kernel spreads connections over the workers. Checked from /proc on the
+real server process tree, not from the code's own bookkeeping."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+from app.kit import serving
+
+pytestmark = [
+    pytest.mark.concurrency,
+    pytest.mark.skipif(not serving.reuse_port_supported(), reason="SO_REUSEPORT balancing: Linux"),
+]
+
+LISTEN, ESTABLISHED = "0A", "01"
+
+
+def _tcp_sockets(port: int) -> list[tuple[str, int]]:
+    """(state, inode) of every IPv4/IPv6 TCP socket whose local port is ``port``."""
+    found: list[tuple[str, int]] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        with open(table) as fh:
+            next(fh)
+            for line in fh:
+                cols = line.split()
+                if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    found.append((cols[3], int(cols[9])))
+    return found
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            kids += [int(k) for k in fh.read().split()]
+    return kids
+
+
+def _per_worker(server, state: str) -> dict[int, set[int]]:
+    """Sockets on the server's port in ``state``, by the worker process that holds them."""
+    assert server.proc is not None
+    wanted = {inode for st, inode in _tcp_sockets(server.port) if st == state}
+    held = {pid: _socket_inodes(pid) & wanted for pid in _children(server.proc.pid)}
+    return {pid: inodes for pid, inodes in held.items() if inodes}
+
+
+def _all_workers_listening(server, workers: int = 2) -> dict[int, set[int]]:
+    """A worker listens once its start-up has finished; /readyz answered by the first one
+    says nothing about the second."""
+    deadline = time.monotonic() + 60
+    while len(listening := _per_worker(server, LISTEN)) < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return listening
+
+
+def test_each_worker_listens_on_its_own_socket(live_server):
+    listening = _all_workers_listening(live_server)
+    assert len(listening) == 2, listening  # two workers, each with a listening socket...
+    first, second = listening.values()
+    assert first.isdisjoint(second)  # ...that is not the other's (a shared socket is one inode)
+    # and the supervisor's placeholder never listens: no connection can queue where nobody accepts
+    assert live_server.proc is not None
+    supervisor = _socket_inodes(live_server.proc.pid)
+    assert not supervisor & {i for st, i in _tcp_sockets(live_server.port) if st == LISTEN}
+
+
+def test_connections_are_spread_over_the_workers(live_server):
+    # a burst of 16 connections, as a client's pool opens them: with one shared socket the
+    # worker that wakes first accepts the whole burst; with per-worker sockets all 16 land
+    # on one worker with probability 2 / 2**16
+    _all_workers_listening(live_server)
+    conns = [socket.create_connection(("127.0.0.1", live_server.port)) for _ in range(16)]
+    try:
+        request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        for c in conns:
+            c.sendall(request)
+        for c in conns:  # answered, and the connection stays open (keep-alive)
+            assert c.recv(4096).startswith(b"HTTP/1.1 200")
+        established = _per_worker(live_server, ESTABLISHED)
+        assert len(established) == 2, {pid: len(s) for pid, s in established.items()}
+        assert sum(len(s) for s in established.values()) == 16
+    finally:
+        for c in conns:
+            c.close()
