@@ -25,6 +25,7 @@ from app.kit.migrations import head_revision
 from app.kit.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, install_problem_handlers
 from app.kit.runtime import tune_gc
 from app.lots.router import router as lots_router
+from app.lots.summary import ItemCache
 from app.matching.router import router as matching_router
 from app.orders.router import router as orders_router
 from app.orgs.router import router as orgs_router
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
+    cache_size = settings.list_item_cache_size
+    app.state.item_cache = ItemCache(cache_size) if cache_size else None
     app.state.migration_head = head_revision()
 
     install_problem_handlers(app)

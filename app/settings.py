@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         description="How long a worker reuses a resolved bearer token (0: off). A revocation "
         "reaches the other workers within this time.",
     )
+    list_item_cache_size: int = Field(
+        default=20_000,
+        ge=0,
+        le=10_000_000,
+        description="List items each worker keeps rendered, by lot id and version (about 1 KB "
+        "each; 0: off). A page still reads every lot's current version from the database.",
+    )
     transport_eur_per_t_km: float = Field(
         default=0.12, ge=0, le=100, description="Landed-cost estimate: road freight per t*km"
     )

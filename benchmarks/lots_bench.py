@@ -338,7 +338,12 @@ def apply_history(url: str, outcomes: list[tuple[str, str, float]]) -> float:
     stmt = (
         update(table)
         .where(table.c.id == bindparam("b_id"))
-        .values(status=bindparam("b_status"), available_kg=table.c.quantity_kg * bindparam("b_f"))
+        .values(
+            status=bindparam("b_status"),
+            available_kg=table.c.quantity_kg * bindparam("b_f"),
+            version=table.c.version
+            + 1,  # every write of a lot moves its version (ETags, ItemCache)
+        )
     )
     chunk = 20_000
     with eng.begin() as conn:

@@ -129,7 +129,13 @@ async def list_lots(request: Request, principal: LotsReader, q: LotQueryDep) -> 
         # Stored JSON items (app/lots/summary.py): no per-item objects at all. The response
         # model documents the shape; the contract tests check real responses against it.
         items, next_cursor = service.list_lot_items(
-            conn, principal, filters, sort=q.sort, cursor=q.cursor, limit=q.limit
+            conn,
+            principal,
+            filters,
+            sort=q.sort,
+            cursor=q.cursor,
+            limit=q.limit,
+            cache=request.app.state.item_cache,
         )
         return page_bytes(items, next_cursor), next_cursor
 

@@ -32,7 +32,7 @@ from app.kit.rawquery import CompiledQueries
 from app.lots import codes
 from app.lots.models import Lot, LotStatus
 from app.lots.schemas import LotCreate, LotUpdate, Money
-from app.lots.summary import render_item, stored_datetime
+from app.lots.summary import ItemCache, ItemChangedError, render_item, stored_datetime
 from app.matching.facts import encode_match_facts, grade_facts
 from app.matching.scoring import Measurement
 from app.matching.service import on_lots_changed
@@ -644,6 +644,8 @@ _ITEM_COLUMNS = (
     LOTS.c.version,
     LOTS.c.summary,
 )
+# A page's rows without the stored part (ItemCache: most items are rendered already).
+_PAGE_COLUMNS = _ITEM_COLUMNS[:6]
 # The sort key of an item row, per order (for the next cursor).
 _ITEM_KEYS: dict[str, Callable[[Any], Sequence[Any]]] = {
     "newest": lambda r: (r[0],),
@@ -657,6 +659,21 @@ _ITEM_KEYS: dict[str, Callable[[Any], Sequence[Any]]] = {
 _PAGES = CompiledQueries()
 
 
+def _stored_parts(conn: RawConnection, ids: list[str]) -> dict[str, tuple[int, str]]:
+    """{id: (version, stored part)} of these lots. The id list is padded to a power of two
+    (repeating its first id), so that few statement shapes are compiled."""
+    size = 1 << (len(ids) - 1).bit_length()
+    params = {f"id{i}": ids[i] if i < len(ids) else ids[0] for i in range(size)}
+
+    def build() -> Select[Any]:
+        return select(LOTS.c.id, LOTS.c.version, LOTS.c.summary).where(
+            LOTS.c.id.in_([bindparam(f"id{i}") for i in range(size)])
+        )
+
+    rows = _PAGES.rows(conn, ("stored", size), build, params)
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
 def list_lot_items(
     conn: RawConnection,
     principal: Principal,
@@ -665,9 +682,13 @@ def list_lot_items(
     sort: str,
     cursor: str | None,
     limit: int,
+    cache: ItemCache | None = None,
 ) -> tuple[list[bytes], str | None]:
     """A page of list items as JSON: one narrow query, compiled once per shape and run on the
-    session's connection (app/kit/rawquery.py), and the stored items (app/lots/summary.py)."""
+    session's connection (app/kit/rawquery.py), and the stored items (app/lots/summary.py).
+    With ``cache``, the page query leaves out the stored part and items come from the cache,
+    rendered for (id, version); the stored part of the others is read by id. If a lot changed
+    between the two statements (another snapshot), the page is read again in one statement."""
     order = SORTS[sort]
     params = filter_params(f)
     names = tuple(params)
@@ -677,12 +698,21 @@ def list_lot_items(
         params.update(after_values(decode_cursor(order, cursor)))
     params["page_limit"] = limit + 1
 
-    def build() -> Select[Any]:  # only for a shape not seen before
-        stmt = lot_rows_of(*_ITEM_COLUMNS) if f.mine else visible_lot_rows(*_ITEM_COLUMNS)
-        after = after_clause(order) if cursor else None
-        stmt = stmt.where(*filter_conditions(names))
-        return keyset_page(stmt, order, after=after, limit=bindparam("page_limit"))
+    def page_rows(columns: tuple[Any, ...]) -> list[Any]:
+        def build() -> Select[Any]:  # only for a shape not seen before
+            stmt = lot_rows_of(*columns) if f.mine else visible_lot_rows(*columns)
+            after = after_clause(order) if cursor else None
+            stmt = stmt.where(*filter_conditions(names))
+            return keyset_page(stmt, order, after=after, limit=bindparam("page_limit"))
 
-    rows = _PAGES.rows(conn, (sort, f.mine, bool(cursor), names), build, params)
-    page, next_cursor = cut_page(list(rows), order, limit, _ITEM_KEYS[sort])
+        shape = (sort, f.mine, bool(cursor), names, len(columns))
+        return list(_PAGES.rows(conn, shape, build, params))
+
+    if cache is not None:
+        page, next_cursor = cut_page(page_rows(_PAGE_COLUMNS), order, limit, _ITEM_KEYS[sort])
+        try:
+            return cache.items(page, lambda ids: _stored_parts(conn, ids)), next_cursor
+        except ItemChangedError:
+            pass
+    page, next_cursor = cut_page(page_rows(_ITEM_COLUMNS), order, limit, _ITEM_KEYS[sort])
     return [render_item(r[6], r[4], r[1], r[3], r[5]) for r in page], next_cursor

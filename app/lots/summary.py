@@ -11,13 +11,21 @@ Every ORM insert and update of a lot re-renders the stored part (mapper events b
 service, the bulk path, the demo loader and test factories cannot forget it; the statements
 that bypass the ORM touch only the four spliced columns. ``render_static_row`` works on plain
 column values too, for the migration that fills existing rows.
+
+Each worker also keeps the rendered items of the lots it listed (``ItemCache``), keyed by lot
+id and ``version``: every write of a lot bumps its version (the ORM's version counter, and the
+quantity statements of orders), so an item rendered for (id, version) stays right until the
+version moves. A page then reads only the narrow columns, and the stored part only for lots
+whose (id, version) the worker has not rendered yet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
+import itertools
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import event
@@ -137,6 +145,59 @@ def render_item(
         f'"updated_at":"{_iso_z(updated_at)}","version":{int(version)}}}'
     )
     return (static[:-1] + tail).encode()
+
+
+class ItemChangedError(Exception):
+    """A lot changed between a page's read and the read of its stored part."""
+
+
+class ItemCache:
+    """Rendered list items by (lot id, version), per worker, at most ``maxsize`` of them (the
+    oldest go first; ~1 KB each). ``maxsize`` 0 turns it off."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: dict[tuple[str, int], bytes] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(
+        self,
+        rows: Sequence[Sequence[Any]],
+        stored: Callable[[list[str]], Mapping[str, tuple[int, str]]],
+    ) -> list[bytes]:
+        """The items of ``rows`` = (id, available_kg, dql, updated_at, status, version). For
+        lots not rendered yet, ``stored(ids)`` gives {id: (version, stored part)}; a version
+        other than the row's (the lot changed between the two reads) raises ItemChangedError."""
+        cache = self._items
+        out: list[bytes | None] = [cache.get((r[0], r[5])) for r in rows]
+        missing = [i for i, item in enumerate(out) if item is None]
+        if missing:
+            found = stored([rows[i][0] for i in missing])
+            fresh: dict[tuple[str, int], bytes] = {}
+            for i in missing:
+                r = rows[i]
+                version_static = found.get(r[0])
+                if version_static is None or version_static[0] != r[5]:
+                    raise ItemChangedError(r[0])
+                item = render_item(version_static[1], r[4], r[1], r[3], r[5])
+                out[i] = item
+                fresh[(r[0], r[5])] = item
+            self._keep(fresh)
+        return cast("list[bytes]", out)
+
+    def _keep(self, fresh: dict[tuple[str, int], bytes]) -> None:
+        if len(fresh) > self.maxsize:
+            return
+        with self._lock:
+            cache = self._items
+            overflow = len(cache) + len(fresh) - self.maxsize
+            if overflow > 0:  # oldest first (dicts keep insertion order)
+                for key in list(itertools.islice(cache, overflow)):
+                    del cache[key]
+            cache.update(fresh)
 
 
 def _fill(_mapper: Mapper[Lot], _connection: Connection, lot: Lot) -> None:

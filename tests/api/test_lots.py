@@ -437,6 +437,7 @@ def test_list_item_matches_the_full_document(client, recycler):
 
 def test_list_item_follows_edits_and_quantity_moves(client, recycler, manufacturer):
     lot = _post(client, recycler, lot_body(level=2)).json()
+    assert _item(client, recycler, lot["id"])["title"] == lot["title"]  # rendered and kept
     r = client.patch(
         f"/v1/lots/{lot['id']}",
         json={"title": "renamed", "asking_price": {"amount": "455.50", "currency": "EUR"}},
@@ -464,6 +465,43 @@ def test_list_item_follows_edits_and_quantity_moves(client, recycler, manufactur
     assert item["available_kg"] == full["available_kg"] == lot["available_kg"] - 4000
     assert item["version"] == full["version"]
     assert item["updated_at"] == full["updated_at"]
+
+
+def test_cached_items_are_the_bytes_of_a_fresh_render(client, recycler, manufacturer):
+    for i in range(5):
+        _post(client, recycler, lot_body(level=i % 4))
+    cache = client.app.state.item_cache
+    assert cache is not None
+    rendered = client.get("/v1/lots?limit=3", headers=manufacturer.headers)
+    assert len(cache) >= 3
+    cached = client.get("/v1/lots?limit=3", headers=manufacturer.headers)
+    client.app.state.item_cache = None  # the one-statement path, rendering every item
+    try:
+        fresh = client.get("/v1/lots?limit=3", headers=manufacturer.headers)
+    finally:
+        client.app.state.item_cache = cache
+    assert rendered.content == cached.content == fresh.content
+
+
+def test_a_lot_changed_between_page_and_stored_part_reads_the_page_again(
+    client, recycler, manufacturer, monkeypatch
+):
+    from app.lots import service
+
+    lot = _post(client, recycler, lot_body()).json()
+    client.app.state.item_cache = type(client.app.state.item_cache)(100)  # empty
+    seen: list[list[str]] = []
+
+    def changed(conn, ids):  # as if a reservation bumped every version in between
+        seen.append(ids)
+        return dict.fromkeys(ids, (-1, "{}"))
+
+    monkeypatch.setattr(service, "_stored_parts", changed)
+    page = client.get("/v1/lots?limit=100", headers=manufacturer.headers).json()["data"]
+    assert seen  # the two-statement path ran and saw the change...
+    item = next(x for x in page if x["id"] == lot["id"])  # ...and the page was read again
+    assert item["title"] == lot["title"]
+    assert item["version"] == lot["version"]
 
 
 @pytest.mark.parametrize("sort", ["newest", "oldest", "available_desc", "dql_desc", "updated"])
