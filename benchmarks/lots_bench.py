@@ -299,9 +299,12 @@ def ingest(
     for t in threads:
         t.start()
     last = 0.0
+    split: list[int] | None = None
     while any(t.is_alive() for t in threads[1:]):
         time.sleep(1)
         el = time.perf_counter() - t0
+        if split is None and el >= 2:  # the clients' keep-alive connections per server process
+            split = connections_per_process(int(base.rsplit(":", 1)[1]))
         if el - last >= 15:
             last = el
             rate = done[0] / el
@@ -324,6 +327,7 @@ def ingest(
         "batch": batch,
         "clients": clients,
         "retries_503": retries[0],
+        "per_worker_connections": split,
         "errors": errors[:5],
     }, outcomes
 
@@ -762,7 +766,10 @@ def main() -> int:
                 args.max_ingest_minutes * 60,
             )
             result["ingest"] = ing
-            log(f"ingest: {ing['lots']:,} lots in {ing['seconds']} s = {ing['lots_per_s']} lots/s")
+            log(
+                f"ingest: {ing['lots']:,} lots in {ing['seconds']} s = {ing['lots_per_s']} lots/s"
+                f" [connections per worker {ing['per_worker_connections']}]"
+            )
             result["history_seconds"] = round(apply_history(url, outcomes), 1)
             del outcomes
             if args.http_lots and args.http_lots < args.lots:
