@@ -26,9 +26,11 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 logger = logging.getLogger("uvicorn.error")
+
+SocketT = TypeVar("SocketT", bound=socket.socket)
 
 
 def reuse_port_supported() -> bool:
@@ -37,10 +39,7 @@ def reuse_port_supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def worker_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
-    """A worker's own socket in the address's SO_REUSEPORT group: bound, not yet listening
-    (asyncio / uvloop call ``listen`` when the server starts)."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def _reuse_port_bound(sock: SocketT, address: tuple[Any, ...]) -> SocketT:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -48,8 +47,13 @@ def worker_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    sock.set_inheritable(True)
     return sock
+
+
+def worker_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
+    """A worker's own socket in the address's SO_REUSEPORT group: bound, not yet listening
+    (asyncio / uvloop call ``listen`` when the server starts)."""
+    return _reuse_port_bound(socket.socket(family, socket.SOCK_STREAM), address)
 
 
 class PerWorkerListener(socket.socket):
@@ -62,15 +66,7 @@ class PerWorkerListener(socket.socket):
 
 def per_worker_listener(host: str, port: int) -> PerWorkerListener:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = PerWorkerListener(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return _reuse_port_bound(PerWorkerListener(family, socket.SOCK_STREAM), (host, port))
 
 
 def serve(app: str, *, host: str, port: int, workers: int, reuse_port: bool, **options: Any) -> int:
