@@ -8,9 +8,11 @@ import os
 import socket
 import time
 
+import httpx
 import pytest
 
 from app.kit import serving
+from tests.factories import lot_body
 
 pytestmark = [
     pytest.mark.concurrency,
@@ -102,3 +104,39 @@ def test_connections_are_spread_over_the_workers(live_server):
     finally:
         for c in conns:
             c.close()
+
+
+def test_list_items_cached_by_one_worker_follow_writes_made_through_the_other(live_server):
+    """Each worker keeps the list items it rendered, by lot id and version: a reservation on
+    one worker must show in the next page from either worker."""
+    _all_workers_listening(live_server)
+    seller, buyer = live_server.orgs["seller"], live_server.orgs["buyer0"]
+    r = httpx.post(
+        f"{live_server.url}/v1/lots",
+        json=lot_body(quantity={"value": 50, "unit": "t"}),
+        headers=seller.headers,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    lot_id = r.json()["id"]
+
+    def items_seen(n: int = 16) -> list[dict]:
+        """The lot's list item as n fresh connections see it (spread over both workers)."""
+        seen = []
+        for _ in range(n):
+            with httpx.Client(base_url=live_server.url, timeout=30) as c:
+                page = c.get("/v1/lots?mine=true&limit=100", headers=seller.headers).json()
+                seen.append(next(x for x in page["data"] if x["id"] == lot_id))
+        return seen
+
+    assert {x["available_kg"] for x in items_seen()} == {50_000.0}  # rendered by both workers
+    res = httpx.post(
+        f"{live_server.url}/v1/lots/{lot_id}/reservations",
+        json={"quantity": {"value": 20, "unit": "t"}},
+        headers=buyer.headers,
+        timeout=30,
+    )
+    assert res.status_code == 201, res.text
+    after = items_seen()
+    assert {x["available_kg"] for x in after} == {30_000.0}
+    assert len({x["version"] for x in after}) == 1
