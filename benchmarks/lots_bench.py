@@ -46,6 +46,7 @@ from app.auth.service import create_api_key
 from app.demo.lots import SELLER_PROFILES, generate_lot_bodies
 from app.kit.db import Database
 from app.kit.migrations import upgrade
+from app.kit.serving import TCP_LISTEN, tcp_sockets
 from app.lots import service
 from app.lots.models import Lot
 from app.orgs.models import OrgRole
@@ -137,15 +138,8 @@ def start_server(
 
 
 def listening_sockets(port: int) -> int:
-    """TCP sockets listening on ``port`` (from /proc: one per worker with SO_REUSEPORT)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as fh:
-            for line in list(fh)[1:]:
-                cols = line.split()
-                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                    count += 1
-    return count
+    """TCP sockets listening on ``port`` (one per worker with SO_REUSEPORT)."""
+    return sum(state == TCP_LISTEN for state, _ in tcp_sockets(port))
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

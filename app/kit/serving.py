@@ -39,6 +39,26 @@ def reuse_port_supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
+TCP_LISTEN, TCP_ESTABLISHED = "0A", "01"  # socket states as /proc/net/tcp writes them
+
+
+def tcp_sockets(port: int) -> list[tuple[str, int]]:
+    """(state, inode) of every IPv4 / IPv6 TCP socket on this host whose local port is
+    ``port``, from /proc (Linux): how many workers listen, and who holds which connection."""
+    found: list[tuple[str, int]] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as fh:
+                lines = fh.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                found.append((cols[3], int(cols[9])))
+    return found
+
+
 def _reuse_port_bound(sock: SocketT, address: tuple[Any, ...]) -> SocketT:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

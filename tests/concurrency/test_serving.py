@@ -19,22 +19,7 @@ pytestmark = [
     pytest.mark.skipif(not serving.reuse_port_supported(), reason="SO_REUSEPORT balancing: Linux"),
 ]
 
-LISTEN, ESTABLISHED = "0A", "01"
-
-
-def _tcp_sockets(port: int) -> list[tuple[str, int]]:
-    """(state, inode) of every IPv4/IPv6 TCP socket whose local port is ``port``."""
-    found: list[tuple[str, int]] = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not os.path.exists(table):
-            continue
-        with open(table) as fh:
-            next(fh)
-            for line in fh:
-                cols = line.split()
-                if int(cols[1].rsplit(":", 1)[1], 16) == port:
-                    found.append((cols[3], int(cols[9])))
-    return found
+LISTEN, ESTABLISHED = serving.TCP_LISTEN, serving.TCP_ESTABLISHED
 
 
 def _socket_inodes(pid: int) -> set[int]:
@@ -61,7 +46,7 @@ def _children(pid: int) -> list[int]:
 def _per_worker(server, state: str) -> dict[int, set[int]]:
     """Sockets on the server's port in ``state``, by the worker process that holds them."""
     assert server.proc is not None
-    wanted = {inode for st, inode in _tcp_sockets(server.port) if st == state}
+    wanted = {inode for st, inode in serving.tcp_sockets(server.port) if st == state}
     held = {pid: _socket_inodes(pid) & wanted for pid in _children(server.proc.pid)}
     return {pid: inodes for pid, inodes in held.items() if inodes}
 
@@ -83,7 +68,7 @@ def test_each_worker_listens_on_its_own_socket(live_server):
     # and the supervisor's placeholder never listens: no connection can queue where nobody accepts
     assert live_server.proc is not None
     supervisor = _socket_inodes(live_server.proc.pid)
-    assert not supervisor & {i for st, i in _tcp_sockets(live_server.port) if st == LISTEN}
+    assert not supervisor & {i for st, i in serving.tcp_sockets(live_server.port) if st == LISTEN}
 
 
 def test_connections_are_spread_over_the_workers(live_server):
