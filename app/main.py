@@ -23,6 +23,7 @@ from app.kit.logging import configure_logging
 from app.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.kit.migrations import head_revision
 from app.kit.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, install_problem_handlers
+from app.kit.ratelimit import RATE_LIMIT_HEADERS, DatabaseCounterStore, RateLimiter
 from app.kit.runtime import tune_gc
 from app.lots.router import router as lots_router
 from app.lots.summary import ItemCache
@@ -105,6 +106,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     cache_size = settings.list_item_cache_size
     app.state.item_cache = ItemCache(cache_size) if cache_size else None
+    app.state.rate_limiter = (
+        RateLimiter(
+            DatabaseCounterStore(lambda: app.state.db),
+            limit=settings.rate_limit_requests,
+            window_s=settings.rate_limit_window_seconds,
+        )
+        if settings.rate_limit_requests
+        else None
+    )
     app.state.migration_head = head_revision()
 
     install_problem_handlers(app)
@@ -183,6 +193,16 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     "400",
                     {
                         "description": "Malformed request",
+                        "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}},
+                    },
+                )
+            if "401" in responses:  # authenticated: counted against the credential's limit
+                responses.setdefault(
+                    "429",
+                    {
+                        "description": "Rate limit of the credential reached (RateLimit, "
+                        "RateLimit-Policy and Retry-After headers say when to retry)",
+                        "headers": RATE_LIMIT_HEADERS,
                         "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}},
                     },
                 )

@@ -6,6 +6,7 @@ from app.documents.models import Document
 from app.forecasts.models import ForecastRun, ForecastValue, JobLease, SupplyHistory
 from app.kit.db import Base
 from app.kit.idempotency import IdempotencyRecord
+from app.kit.ratelimit import RateLimitCounter
 from app.lots.models import Lot
 from app.orders.models import Order, Reservation
 from app.orgs.models import Organization
@@ -25,6 +26,7 @@ __all__ = [
     "OAuthClient",
     "Order",
     "Organization",
+    "RateLimitCounter",
     "Requirement",
     "RequirementEvent",
     "RequirementHit",

@@ -99,6 +99,16 @@ class Settings(BaseSettings):
         "(SQLite; PostgreSQL uses a fixed 5 ms statement timeout); a slower statement is "
         "interrupted and re-run on a thread. 0: always a thread.",
     )
+    rate_limit_requests: int = Field(
+        default=6_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Requests per credential (API key or OAuth2 client) and window, over all "
+        "API workers together (0: no limit). Over it: 429 with Retry-After.",
+    )
+    rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="The rate-limit window, in seconds"
+    )
     auth_cache_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -141,6 +141,8 @@ def app(_app: FastAPI, db: BoundDatabase) -> Iterator[FastAPI]:
     original = _app.state.db
     _app.state.db = db
     _app.state.credential_cache.clear()  # credentials of rolled-back tests must not linger
+    if _app.state.rate_limiter is not None:
+        _app.state.rate_limiter.clear()  # so are their rate-limit counters
     yield _app
     _app.state.db = original
 

@@ -16,6 +16,7 @@ from app.auth.cache import CredentialCache
 from app.auth.scopes import Scope
 from app.auth.service import (
     API_KEY_PREFIX,
+    Credential,
     Principal,
     hash_secret,
     resolve_digest,
@@ -24,6 +25,7 @@ from app.auth.service import (
 from app.kit.db import Database, utcnow
 from app.kit.idempotency import make_idempotency_dependency
 from app.kit.problems import ProblemError
+from app.kit.ratelimit import RateLimiter
 from app.kit.routing import get_session
 
 log = structlog.get_logger("app.auth")
@@ -61,10 +63,12 @@ async def get_principal(
         digest = hash_secret(token)
         credential = cache.get(digest)
         if credential is None:
-            # only a cache miss costs a database round trip (and a thread hop)
-            session = await get_session(request)
+            # only a cache miss costs a database round trip (and a thread hop), in a read
+            # session of its own: the request's write transaction (on SQLite, the database's
+            # write lock) must not start before the rate limiter's reservation, a transaction
+            # of its own, or that reservation would wait for the request's own lock
             credential = await run_in_threadpool(
-                resolve_digest, session, token[: len(API_KEY_PREFIX)], digest
+                _resolve, request.app.state.db, token[: len(API_KEY_PREFIX)], digest
             )
             if credential is not None:
                 cache.put(digest, credential)
@@ -78,6 +82,19 @@ async def get_principal(
             headers={"WWW-Authenticate": _WWW + ', error="invalid_token"'},
         )
     principal = credential.principal
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        decision = limiter.take(principal.credential_id)
+        if decision is None:  # this worker holds no tokens: reserve some (database I/O)
+            decision = await run_in_threadpool(limiter.take_reserving, principal.credential_id)
+        request.state.rate_limit = decision  # headers added by RequestContextMiddleware
+        if not decision.allowed:
+            raise ProblemError(
+                429,
+                "rate_limited",
+                f"This credential may make {decision.limit} requests per "
+                f"{decision.window_s} s; retry in {decision.reset_s} s.",
+            )
     if credential.api_key_id is not None:
         interval = request.app.state.settings.api_key_touch_interval_seconds
         now = utcnow()
@@ -89,6 +106,14 @@ async def get_principal(
     structlog.contextvars.bind_contextvars(org=principal.organization_id)
     request.state.principal = principal
     return principal
+
+
+def _resolve(db: Database, prefix: str, digest: str) -> Credential | None:
+    session = db.session(write=False)
+    try:
+        return resolve_digest(session, prefix, digest)
+    finally:
+        session.close()
 
 
 def _touch(db: Database, key_id: str, interval: int) -> None:

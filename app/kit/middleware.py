@@ -69,6 +69,9 @@ class RequestContextMiddleware:
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                limit = scope.get("state", {}).get("rate_limit")
+                if limit is not None:  # app/kit/ratelimit.py, set by authentication
+                    headers.extend(limit.headers())
                 message = {**message, "headers": headers}
             await send(message)
 
