@@ -166,25 +166,26 @@ class ItemCache:
     def items(
         self,
         rows: Sequence[Sequence[Any]],
-        stored: Callable[[list[str]], Mapping[str, tuple[int, str]]],
+        stored: Callable[[list[str]], Mapping[str, Sequence[Any]]],
     ) -> list[bytes]:
-        """The items of ``rows`` = (id, available_kg, dql, updated_at, status, version). For
-        lots not rendered yet, ``stored(ids)`` gives {id: (version, stored part)}; a version
-        other than the row's (the lot changed between the two reads) raises ItemChangedError."""
+        """The items of ``rows`` = (id, version, ...). For lots not rendered yet,
+        ``stored(ids)`` gives {id: (version, stored part, status, available_kg, updated_at)};
+        a version other than the row's (the lot changed between the two reads) raises
+        ItemChangedError."""
         cache = self._items
-        out: list[bytes | None] = [cache.get((r[0], r[5])) for r in rows]
+        out: list[bytes | None] = [cache.get((r[0], r[1])) for r in rows]
         missing = [i for i, item in enumerate(out) if item is None]
         if missing:
             found = stored([rows[i][0] for i in missing])
             fresh: dict[tuple[str, int], bytes] = {}
             for i in missing:
-                r = rows[i]
-                version_static = found.get(r[0])
-                if version_static is None or version_static[0] != r[5]:
-                    raise ItemChangedError(r[0])
-                item = render_item(version_static[1], r[4], r[1], r[3], r[5])
+                lot_id, version = rows[i][0], rows[i][1]
+                part = found.get(lot_id)
+                if part is None or part[0] != version:
+                    raise ItemChangedError(lot_id)
+                item = render_item(part[1], part[2], part[3], part[4], version)
                 out[i] = item
-                fresh[(r[0], r[5])] = item
+                fresh[(lot_id, version)] = item
             self._keep(fresh)
         return cast("list[bytes]", out)
 

@@ -494,7 +494,7 @@ def test_a_lot_changed_between_page_and_stored_part_reads_the_page_again(
 
     def changed(conn, ids):  # as if a reservation bumped every version in between
         seen.append(ids)
-        return dict.fromkeys(ids, (-1, "{}"))
+        return dict.fromkeys(ids, (-1, "{}", "active", 1.0, "2026-11-22 10:00:00"))
 
     monkeypatch.setattr(service, "_stored_parts", changed)
     page = client.get("/v1/lots?limit=100", headers=manufacturer.headers).json()["data"]

@@ -10,8 +10,17 @@ from app.lots.summary import ItemCache, ItemChangedError, render_item
 STATIC = '{"id":"lot_a","title":"PP regrind"}'
 
 
-def _row(lot_id: str, version: int, available: float = 1000.0) -> tuple:
-    return (lot_id, available, 2, "2026-11-22 10:00:00.250000", "active", version)
+UPDATED = "2026-11-22 10:00:00.250000"
+
+
+def _row(lot_id: str, version: int) -> tuple:
+    """A page row: the cache key (and, for some orders, a sort key)."""
+    return (lot_id, version)
+
+
+def _part(version: int, static: str = STATIC, available: float = 1000.0) -> tuple:
+    """What the stored-part read gives for a lot."""
+    return (version, static, "active", available, UPDATED)
 
 
 def test_items_are_rendered_once_per_id_and_version():
@@ -20,7 +29,7 @@ def test_items_are_rendered_once_per_id_and_version():
 
     def stored(ids):
         calls.append(ids)
-        return {i: (1, STATIC.replace("lot_a", i)) for i in ids}
+        return {i: _part(1, STATIC.replace("lot_a", i)) for i in ids}
 
     first = cache.items([_row("lot_a", 1), _row("lot_b", 1)], stored)
     again = cache.items([_row("lot_b", 1), _row("lot_a", 1)], stored)
@@ -39,13 +48,13 @@ def test_items_are_rendered_once_per_id_and_version():
 
 def test_a_new_version_is_rendered_from_the_database_again():
     cache = ItemCache(100)
-    cache.items([_row("lot_a", 1)], lambda ids: {"lot_a": (1, STATIC)})
-    moved = cache.items([_row("lot_a", 2, 600.0)], lambda ids: {"lot_a": (2, STATIC)})
+    cache.items([_row("lot_a", 1)], lambda ids: {"lot_a": _part(1)})
+    moved = cache.items([_row("lot_a", 2)], lambda ids: {"lot_a": _part(2, available=600.0)})
     assert orjson.loads(moved[0])["available_kg"] == 600.0
     assert orjson.loads(moved[0])["version"] == 2
 
 
-@pytest.mark.parametrize("found", [{}, {"lot_a": (3, STATIC)}])
+@pytest.mark.parametrize("found", [{}, {"lot_a": _part(3)}])
 def test_a_lot_that_changed_between_the_two_reads_is_not_rendered(found):
     cache = ItemCache(100)
     with pytest.raises(ItemChangedError):
@@ -56,13 +65,13 @@ def test_a_lot_that_changed_between_the_two_reads_is_not_rendered(found):
 def test_the_oldest_items_go_first_when_full():
     cache = ItemCache(3)
     for i in range(5):
-        cache.items([_row(f"lot_{i}", 1)], lambda ids: {ids[0]: (1, STATIC)})
+        cache.items([_row(f"lot_{i}", 1)], lambda ids: {ids[0]: _part(1)})
     assert len(cache) == 3
     reads: list[list[str]] = []
 
     def stored(ids):
         reads.append(ids)
-        return dict.fromkeys(ids, (1, STATIC))
+        return dict.fromkeys(ids, _part(1))
 
     cache.items([_row(f"lot_{i}", 1) for i in range(5)], stored)
     assert reads == [["lot_0", "lot_1"]]
@@ -70,5 +79,5 @@ def test_the_oldest_items_go_first_when_full():
 
 def test_size_zero_keeps_nothing():
     cache = ItemCache(0)
-    cache.items([_row("lot_a", 1)], lambda ids: {"lot_a": (1, STATIC)})
+    cache.items([_row("lot_a", 1)], lambda ids: {"lot_a": _part(1)})
     assert len(cache) == 0
