@@ -16,7 +16,8 @@ How the workers share one budget (token leases):
 So the workers together **never serve more than the limit** in a window. They can serve less:
 tokens a worker reserved and did not spend are lost when the window ends (at most 2 % of the
 limit per worker). Both are stated in the README. When the database cannot be reached, the
-limiter lets the request through (the request itself then meets the database error).
+limiter lets requests through (they then meet the database error themselves), asking the
+database again after a block of requests, not on every one.
 
 Headers (draft-ietf-httpapi-ratelimit-headers, version 10): every authenticated response
 carries ``RateLimit-Policy: "default";q=<limit>;w=<window>`` and
@@ -185,9 +186,15 @@ class RateLimiter:
             want = max(1, min(self.max_block, (self.limit - lease.reserved) // 4))
         try:
             granted, total = self.store.reserve(credential_id, start, want, self.limit)
-        except SQLAlchemyError as exc:  # fail open: the request meets the database itself
+        except SQLAlchemyError as exc:
+            # Fail open: the request meets the database itself. The worker lets the next
+            # ``max_block`` requests through without asking the store again (they are not
+            # counted), so an outage costs one failed reservation per block, not per request.
             log.warning("rate_limit_store_failed", error=str(exc)[:200])
-            return Decision(True, self.limit, self.window_s, 0, reset_s)
+            with self._lock:
+                lease = self._lease(credential_id, start)
+                lease.tokens += self.max_block
+                return self._spend(lease, reset_s)
         with self._lock:
             lease = self._lease(credential_id, start)
             lease.reserved = max(lease.reserved, total)

@@ -114,22 +114,28 @@ def refresh_and_state(
 ) -> dict[str, tuple[str, float]]:
     """Refresh the snapshot (``LotIndex.refresh``) and read the state of ``lot_ids``
     (``current_state``). On PostgreSQL both in one statement: the state rows are those with
-    no version (every lot has one)."""
-    with ix.lock:
-        if ix.needs_build() or session.connection().dialect.name == "sqlite":
+    no version (every lot has one). The statement runs without the snapshot's lock (another
+    thread of the worker scans meanwhile); only applying the changes takes it."""
+    if ix.needs_build() or session.connection().dialect.name == "sqlite":
+        with ix.lock:
             ix.refresh(session)  # SQLite: a statement costs no round trip
-            return current_state(session, lot_ids)
-        assert ix.since is not None
-        started = dt.datetime.now(dt.UTC)
-        m = _padded(len(lot_ids))
-        params: dict[str, Any] = {"since": ix.since}
-        params |= {f"s{j}": lot_id for j, lot_id in enumerate(lot_ids)}
-        params |= {f"s{j}": _NO_ID for j in range(len(lot_ids), m)}
-        rows = _REFRESH_QUERIES.rows(
-            session_raw(session), m, functools.partial(_refresh_state_select, m), params
-        )
-        ix.apply_changes(session, (r for r in rows if r[1] is not None), started)
-        return {r[0]: (str(r[2]), float(r[3])) for r in rows if r[1] is None}
+        return current_state(session, lot_ids)
+    since = ix.since
+    assert since is not None
+    started = dt.datetime.now(dt.UTC)
+    m = _padded(len(lot_ids))
+    params: dict[str, Any] = {"since": since}
+    params |= {f"s{j}": lot_id for j, lot_id in enumerate(lot_ids)}
+    params |= {f"s{j}": _NO_ID for j in range(len(lot_ids), m)}
+    rows = _REFRESH_QUERIES.rows(
+        session_raw(session), m, functools.partial(_refresh_state_select, m), params
+    )
+    changes = [r for r in rows if r[1] is not None]
+    with ix.lock:
+        # a refresh by another thread may have been applied meanwhile: ``_upsert`` keeps the
+        # newer version of a row, and ``since`` moving back only re-reads a few rows
+        ix.apply_changes(session, changes, started)
+    return {r[0]: (str(r[2]), float(r[3])) for r in rows if r[1] is None}
 
 
 @functools.lru_cache(maxsize=256)

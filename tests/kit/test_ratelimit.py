@@ -143,13 +143,18 @@ def test_threads_of_one_worker_never_serve_more_than_the_limit() -> None:
     assert sum(allowed) == 300
 
 
-def test_a_failing_store_lets_requests_through() -> None:
+def test_a_failing_store_lets_requests_through_and_is_asked_once_per_block() -> None:
     class Broken:
+        calls = 0
+
         def reserve(self, *_: object) -> tuple[int, int]:
+            self.calls += 1
             raise OperationalError("SELECT", {}, Exception("database down"))
 
-    limiter = RateLimiter(Broken(), limit=1, window_s=60, clock=Clock())
-    assert all(_take(limiter).allowed for _ in range(3))
+    store = Broken()
+    limiter = RateLimiter(store, limit=1_000, window_s=60, clock=Clock())
+    assert all(_take(limiter).allowed for _ in range(100))
+    assert store.calls == 5  # blocks of 2 % of the limit (20), not one attempt per request
 
 
 def test_bad_policies_are_refused() -> None:
