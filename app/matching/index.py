@@ -2,9 +2,7 @@
 
 The snapshot holds the columns that hard criteria and scores depend on as numpy arrays (small
 integer codes for strings, NaN for unknown numbers). It is built lazily by one bulk read and
-refreshed incrementally by every match, at the end of its search, in the same statement as the
-final state re-check on PostgreSQL (``search.refresh_and_state``; a refresh that changes the
-snapshot the search ran on makes it search again): ``SELECT ... FROM lots WHERE updated_at >=
+refreshed incrementally at the start of every match: ``SELECT ... FROM lots WHERE updated_at >=
 :since`` (index ``ix_lots_updated_at_id``), where ``since`` is the wall time of the previous
 refresh minus :data:`REFRESH_MARGIN` (covers clock skew between hosts and the time between a
 writer's ``updated_at = now()`` and its commit). A lot that is no longer active is dropped.
@@ -130,7 +128,7 @@ SNAPSHOT_COLUMNS = (
 )
 
 
-def changed_since_select() -> Select[str, int, str, float]:
+def _changed_since() -> Select[str, int, str, float]:
     """The refresh's first read, run on every match: compiled once (``CompiledQueries``;
     through the expression layer, building and wrapping cost more than running it)."""
     return select(Lot.id, Lot.version, Lot.status, Lot.available_kg).where(
@@ -143,7 +141,7 @@ _QUERIES: Final = CompiledQueries(maxsize=8)
 
 def precompile_refresh(dialect: Dialect) -> None:
     """Compile the refresh read ahead of the first match (a worker's start-up)."""
-    _QUERIES.prepare(dialect, "changed_since", changed_since_select)
+    _QUERIES.prepare(dialect, "changed_since", _changed_since)
 
 
 # The first build reads certifications as text and parses only the non-empty ones.
@@ -399,14 +397,10 @@ class LotIndex:
 
     # --- build and refresh --------------------------------------------------------------------
 
-    def needs_build(self) -> bool:
-        """The first build, or a rebuild once a quarter of the rows are dead."""
-        return not self.built or (self.dead > 10_000 and self.dead > self.n // 4)
-
     def refresh(self, session: Session) -> None:
         """Bring the snapshot up to date (call with ``lock`` held)."""
         started = dt.datetime.now(dt.UTC)
-        if self.needs_build():
+        if not self.built or (self.dead > 10_000 and self.dead > self.n // 4):
             t0 = time.perf_counter()
             self.__init_storage()
             result = session.connection().execute(
@@ -426,40 +420,29 @@ class LotIndex:
             # collections over ~1M tracked objects took 100-150 ms, the p99 of new-spec matches.
             gc.freeze()
             self.build_seconds = time.perf_counter() - t0
-            self.finish_refresh(started)
         else:
             assert self.since is not None
+            # Narrow read first; the full columns only of rows that changed.
+            changed: list[str] = []
             rows = _QUERIES.rows(
-                session_raw(session), "changed_since", changed_since_select, {"since": self.since}
+                session_raw(session), "changed_since", _changed_since, {"since": self.since}
             )
-            self.apply_changes(session, rows, started)
-
-    def apply_changes(
-        self, session: Session, rows: Iterable[Sequence[Any]], started: dt.datetime
-    ) -> None:
-        """Apply what ``changed_since`` (a statement started at or after ``started``) read:
-        rows of (id, version, status, available_kg). Narrow first; the full columns are read
-        only for rows that differ from the snapshot (call with ``lock`` held)."""
-        changed: list[str] = []
-        active = LotStatus.ACTIVE.value
-        for lot_id, version, status, available_kg in rows:
-            i = self.row_of.get(lot_id)
-            if i is None:
-                if status == active:
+            active = LotStatus.ACTIVE.value
+            for lot_id, version, status, available_kg in rows:
+                i = self.row_of.get(lot_id)
+                if i is None:
+                    if status == active:
+                        changed.append(lot_id)
+                elif (
+                    int(self.ints["version"][i]) != int(version or 0)
+                    or bool(self.alive[i]) != (status == active)
+                    or float(self.floats["available_kg"][i]) != float(available_kg)
+                ):
                     changed.append(lot_id)
-            elif (
-                int(self.ints["version"][i]) != int(version or 0)
-                or bool(self.alive[i]) != (status == active)
-                or float(self.floats["available_kg"][i]) != float(available_kg)
-            ):
-                changed.append(lot_id)
-        for start in range(0, len(changed), 500):
-            full = select(*SNAPSHOT_COLUMNS).where(Lot.id.in_(changed[start : start + 500]))
-            for r in session.connection().execute(full):
-                self._upsert(r)
-        self.finish_refresh(started)
-
-    def finish_refresh(self, started: dt.datetime) -> None:
+            for start in range(0, len(changed), 500):
+                full = select(*SNAPSHOT_COLUMNS).where(Lot.id.in_(changed[start : start + 500]))
+                for r in session.connection().execute(full):
+                    self._upsert(r)
         if len(self._changes) > 500_000:  # forget the changelog and the scans built on it
             self._changes = []
             self._scans.clear()

@@ -12,20 +12,12 @@ this request already carries the state of that read). A lot gone, no longer acti
 quantity is dropped; a changed quantity is re-scored; and the search goes on until every lot
 of the final top K has been checked. So a lot withdrawn or reserved a moment ago, by any
 worker, is never offered, whatever the snapshot says.
-
-The snapshot's refresh rides on that re-check (``refresh_and_state``: one statement on
-PostgreSQL, so a match whose lots' facts are cached costs one round trip): the search runs on
-the snapshot as the previous match left it, and if the refresh at its end changes the
-snapshot (or another thread changed it meanwhile), the search runs again on the refreshed
-one (``SnapshotMoved``). New lots are therefore offered as soon as before: by the first match
-that starts after their commit.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime as dt
 import functools
 import math
 from collections.abc import Callable
@@ -42,22 +34,9 @@ from app.kit.rawquery import AnySelect, CompiledQueries, session_raw
 from app.lots.models import Lot, LotStatus
 from app.matching import scoring
 from app.matching.facts import lot_facts
-from app.matching.index import (
-    MATCH_COLUMNS,
-    Candidates,
-    LotIndex,
-    changed_since_select,
-    precompile_refresh,
-)
+from app.matching.index import MATCH_COLUMNS, Candidates, LotIndex, precompile_refresh
 
-__all__ = [
-    "SnapshotMoved",
-    "TopK",
-    "current_state",
-    "facts_rows",
-    "precompile",
-    "refresh_and_state",
-]
+__all__ = ["TopK", "current_state", "facts_rows", "precompile"]
 
 Mode = Literal["rank", "near"]
 Key = tuple[Any, ...]
@@ -88,54 +67,6 @@ def current_state(session: Session, lot_ids: list[str]) -> dict[str, tuple[str, 
     finally:
         cursor.close()
     return {lot_id: (str(status), float(kg)) for lot_id, status, kg in rows}
-
-
-class SnapshotMoved(Exception):  # noqa: N818 (control flow, not an error)
-    """The end-of-search refresh changed the snapshot the search ran on: search again."""
-
-
-# PostgreSQL: the snapshot's refresh read (``index.changed_since_select``) and the state re-check of
-# the final lots in one statement (one round trip less per match), per padded number of ids.
-_REFRESH_QUERIES = CompiledQueries(maxsize=64)
-
-
-def _refresh_state_select(m: int) -> AnySelect:
-    changes = changed_since_select()
-    if not m:
-        return changes
-    state = select(Lot.id, cast(null(), Lot.version.type), Lot.status, Lot.available_kg).where(
-        Lot.id.in_([bindparam(f"s{j}") for j in range(m)])
-    )
-    return union_all(changes, state)
-
-
-def refresh_and_state(
-    session: Session, ix: LotIndex, lot_ids: list[str]
-) -> dict[str, tuple[str, float]]:
-    """Refresh the snapshot (``LotIndex.refresh``) and read the state of ``lot_ids``
-    (``current_state``). On PostgreSQL both in one statement: the state rows are those with
-    no version (every lot has one). The statement runs without the snapshot's lock (another
-    thread of the worker scans meanwhile); only applying the changes takes it."""
-    if ix.needs_build() or session.connection().dialect.name == "sqlite":
-        with ix.lock:
-            ix.refresh(session)  # SQLite: a statement costs no round trip
-        return current_state(session, lot_ids)
-    since = ix.since
-    assert since is not None
-    started = dt.datetime.now(dt.UTC)
-    m = _padded(len(lot_ids))
-    params: dict[str, Any] = {"since": since}
-    params |= {f"s{j}": lot_id for j, lot_id in enumerate(lot_ids)}
-    params |= {f"s{j}": _NO_ID for j in range(len(lot_ids), m)}
-    rows = _REFRESH_QUERIES.rows(
-        session_raw(session), m, functools.partial(_refresh_state_select, m), params
-    )
-    changes = [r for r in rows if r[1] is not None]
-    with ix.lock:
-        # a refresh by another thread may have been applied meanwhile: ``_upsert`` keeps the
-        # newer version of a row, and ``since`` moving back only re-reads a few rows
-        ix.apply_changes(session, changes, started)
-    return {r[0]: (str(r[2]), float(r[3])) for r in rows if r[1] is None}
 
 
 @functools.lru_cache(maxsize=256)
@@ -192,10 +123,7 @@ def precompile(dialect: Dialect) -> int:
     for n in sizes:
         for m in others:
             _FACTS_QUERIES.prepare(dialect, (n, m), functools.partial(_facts_select, n, m))
-    if dialect.name != "sqlite":
-        for m in others:
-            _REFRESH_QUERIES.prepare(dialect, m, functools.partial(_refresh_state_select, m))
-    return len(sizes) * len(others) + (0 if dialect.name == "sqlite" else len(others))
+    return len(sizes) * len(others)
 
 
 def facts_rows(
@@ -232,19 +160,9 @@ def facts_rows(
 
 class TopK:
     def __init__(
-        self,
-        session: Session,
-        index: LotIndex,
-        spec: scoring.Spec,
-        cands: Candidates,
-        *,
-        refresh_at_end: bool = False,
+        self, session: Session, index: LotIndex, spec: scoring.Spec, cands: Candidates
     ) -> None:
-        """``refresh_at_end``: the snapshot was not refreshed before the scan; the first state
-        re-check refreshes it too (``refresh_and_state``), and if that changes the snapshot
-        (or another thread changed it since the scan) ``top`` raises ``SnapshotMoved``."""
         self.session = session
-        self.refresh_pending = refresh_at_end
         self.ix = index
         self.spec = spec
         self.c = cands
@@ -304,13 +222,7 @@ class TopK:
         return r
 
     def _recheck(self, lot_ids: list[str]) -> None:
-        if self.refresh_pending:
-            self.refresh_pending = False
-            state = refresh_and_state(self.session, self.ix, lot_ids)
-            if self.ix.generation != self.c.generation:
-                raise SnapshotMoved
-        else:
-            state = current_state(self.session, lot_ids)
+        state = current_state(self.session, lot_ids)
         for lot_id in lot_ids:
             self.fresh[lot_id] = state.get(lot_id)
 
@@ -376,7 +288,7 @@ class TopK:
             if len(todo) == 0:
                 top = [p for p, _ in ordered[:k]]
                 unchecked = [self.c.ids[p] for p in top if self.c.ids[p] not in self.fresh]
-                if not unchecked and not self.refresh_pending:
+                if not unchecked:
                     return [best[p][1] for p in top]
                 self._recheck(unchecked)
                 for p in top:

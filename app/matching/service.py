@@ -38,8 +38,8 @@ from app.kit.db import Database, utcnow
 from app.lots.models import Lot, LotStatus
 from app.matching import index, scoring
 from app.matching.facts import lot_facts, property_dimension
-from app.matching.index import MATCH_COLUMNS, LotIndex, index_for
-from app.matching.search import SnapshotMoved, TopK, precompile, refresh_and_state
+from app.matching.index import MATCH_COLUMNS, index_for
+from app.matching.search import TopK, current_state, precompile
 from app.requirements.models import (
     Requirement,
     RequirementEvent,
@@ -332,32 +332,18 @@ def match(
     if session.new or session.dirty or session.deleted:
         session.flush()  # the snapshot reads through the connection (no autoflush)
     ix = index_for(session)
-    if ix.needs_build():
-        ix.refreshed_generation(session)
     key = (spec, limit, include_ineligible)
-    # The snapshot is refreshed at the end, together with the state re-check of the answer's
-    # lots (one statement on PostgreSQL, ``search.refresh_and_state``); a refresh that changes
-    # the snapshot the answer came from means: search again, on the refreshed snapshot.
-    # The same question on the same snapshot generation has the same answer: reuse it once
-    # nothing changed and its lots are still as they were scored.
-    generation = ix.generation
-    cached = ix.answer(key, generation)
-    refresh_at_end = True
-    if isinstance(cached, MatchOutcome):
-        if _still_valid(session, cached, ix) and ix.generation == generation:
-            return cached
-        refresh_at_end = False  # refreshed just now
-    while True:
-        cands = ix.scan(
-            session, spec, eligible_only=not include_ineligible, skip_quantity=False, refresh=False
-        )
-        try:
-            ranked = TopK(session, ix, spec, cands, refresh_at_end=refresh_at_end).top(
-                limit, mode="rank", accept=None if include_ineligible else _eligible
-            )
-            break
-        except SnapshotMoved:
-            refresh_at_end = False
+    # The same question on the same snapshot generation has the same answer: reuse it once its
+    # lots are re-checked in this transaction (the same check the search ends with).
+    cached = ix.answer(key, ix.refreshed_generation(session))
+    if isinstance(cached, MatchOutcome) and _still_valid(session, cached):
+        return cached
+    cands = ix.scan(
+        session, spec, eligible_only=not include_ineligible, skip_quantity=False, refresh=False
+    )
+    ranked = TopK(session, ix, spec, cands).top(
+        limit, mode="rank", accept=None if include_ineligible else _eligible
+    )
     proposals: list[scoring.Proposal] = []
     if _needs_quantity(spec) and spec.min_kg is not None and not any(r.eligible for r in ranked):
         more = ix.scan(session, spec, eligible_only=True, skip_quantity=True, refresh=False)
@@ -368,13 +354,14 @@ def match(
     return outcome
 
 
-def _still_valid(session: Session, outcome: MatchOutcome, ix: LotIndex) -> bool:
-    """Every lot of a memoised answer is still active with the quantity it was scored with
-    (read together with the snapshot's refresh)."""
+def _still_valid(session: Session, outcome: MatchOutcome) -> bool:
+    """Every lot of a memoised answer is still active with the quantity it was scored with."""
     lots = {r.lot.id: r.lot.available_kg for r in outcome.results}
     for p in outcome.proposals:
         lots.update((r.lot.id, r.lot.available_kg) for r in p.lots)
-    state = refresh_and_state(session, ix, list(lots))
+    if not lots:
+        return True
+    state = current_state(session, list(lots))
     return all(
         (now := state.get(lot_id)) is not None and now[0] == LotStatus.ACTIVE.value and now[1] == kg
         for lot_id, kg in lots.items()

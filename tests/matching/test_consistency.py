@@ -150,7 +150,6 @@ def test_warm_builds_the_snapshot_then_compiles_the_facts_read(two_workers, monk
     matcher, writer = two_workers
     ids = _seed(writer, 2)
     monkeypatch.setattr(search, "_FACTS_QUERIES", CompiledQueries(maxsize=512))
-    monkeypatch.setattr(search, "_REFRESH_QUERIES", CompiledQueries(maxsize=64))
     monkeypatch.setattr(index, "_QUERIES", CompiledQueries(maxsize=8))
     service.warm(matcher).join(timeout=60)
     dialect = matcher.engine.dialect
@@ -162,9 +161,6 @@ def test_warm_builds_the_snapshot_then_compiles_the_facts_read(two_workers, monk
     assert {(1, 0), (64, 0), (256, 0)} <= shapes
     if dialect.name != "sqlite":  # the facts read also carries the state of other lots there
         assert {(64, 1), (64, 64), (256, 256)} <= shapes
-        # and the refresh rides on the final re-check of a match
-        refresh = {shape for name, shape in search._REFRESH_QUERIES._cache if name == dialect.name}
-        assert {0, 1, 64, 256} <= refresh
 
     def no_compile(*_args: object) -> None:
         raise AssertionError("a shape was compiled during a request")
@@ -174,6 +170,7 @@ def test_warm_builds_the_snapshot_then_compiles_the_facts_read(two_workers, monk
         rows, state = search.facts_rows(session, ids[:1], ids[1:])
         assert [r.id for r in rows] == ids[:1]
         assert set(state) == set(ids[1:])
+        # and a whole match, with its refresh read (compiled at start-up too)
         out = service.match(session, _spec(), limit=10, include_ineligible=False)
     assert {r.lot.id for r in out.results} == set(ids)
 
@@ -241,85 +238,3 @@ def test_facts_and_state_of_cached_lots_come_in_one_read(two_workers) -> None:  
         rows, state = search.facts_rows(session, [cached], [])
         assert [r.id for r in rows] == [cached]
         assert state == {}
-
-
-def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record the database reads of the matching path, by name."""
-    calls: list[str] = []
-
-    def wrap(owner: object, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        def recorded(*args: object, **kwargs: object) -> object:
-            calls.append(label)
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(owner, name, recorded)
-
-    wrap(search, "current_state", "state")
-    wrap(search, "facts_rows", "facts")
-    wrap(index._QUERIES, "rows", "changes")
-    wrap(search._REFRESH_QUERIES, "rows", "changes+state")
-    return calls
-
-
-def test_a_match_refreshes_the_snapshot_with_its_final_recheck(two_workers, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The snapshot's refresh rides on the state re-check the search ends with: one statement
-    on PostgreSQL for a match whose lots' facts are cached; and when that refresh changes the
-    snapshot the search ran on (a lot withdrawn, a better one posted by another worker), the
-    search runs again on the refreshed snapshot."""
-    matcher, writer = two_workers
-    first, gone, kept = _seed(writer, 3)
-    _offered(matcher, _spec())  # builds the snapshot, caches the lots' facts
-    calls = _count_reads(monkeypatch)
-    with matcher.transaction(write=False) as session:
-        out = service.match(session, _spec(), limit=7, include_ineligible=False)  # not memoised
-    assert {r.lot.id for r in out.results} == {first, gone, kept}
-    assert calls == (["changes", "state"] if matcher.is_sqlite else ["changes+state"])
-
-    # another worker withdraws a lot and posts a new one; a new spec then scans the stale
-    # snapshot first, and its end-of-search refresh moves it
-    with writer.transaction() as w:
-        lot_service.withdraw_lot(w, w.get_one(Lot, gone))
-    (better,) = _seed(writer, 1)
-    calls.clear()
-    with matcher.transaction(write=False) as session:
-        fresh_spec = _spec(quantity={"min": {"value": 5, "unit": "t"}})
-        out = service.match(session, fresh_spec, limit=7, include_ineligible=False)
-        exact = service.match_exact(session, fresh_spec, limit=7, include_ineligible=False)
-    assert [r.lot.id for r in out.results] == [r.lot.id for r in exact.results]
-    assert better in {r.lot.id for r in out.results}
-    assert gone not in {r.lot.id for r in out.results}
-    refreshes = calls.count("changes+state") + calls.count("changes")
-    assert refreshes == 1  # refreshed once; the second search ends with a plain re-check
-    assert calls[-1] in ("state", "facts")
-
-    # the memoised answer of a polled spec: one statement on PostgreSQL as well
-    calls.clear()
-    with matcher.transaction(write=False) as session:
-        again = service.match(session, fresh_spec, limit=7, include_ineligible=False)
-    assert [r.lot.id for r in again.results] == [r.lot.id for r in out.results]
-    assert calls == (["changes", "state"] if matcher.is_sqlite else ["changes+state"])
-
-
-def test_refresh_and_state_equals_a_refresh_then_a_recheck(two_workers) -> None:  # type: ignore[no-untyped-def]
-    matcher, writer = two_workers
-    a, b, c = _seed(writer, 3)
-    with matcher.transaction(write=False) as session:
-        ix = index.index_for(session)
-        ix.refreshed_generation(session)
-    with writer.transaction() as w:
-        lot_service.withdraw_lot(w, w.get_one(Lot, a))
-        take_quantity(w, b, 20_000)
-    (d,) = _seed(writer, 1)
-    with matcher.transaction(write=False) as session:
-        generation = ix.generation
-        state = search.refresh_and_state(session, ix, [a, b, "lot_gone"])
-        assert state == {a: ("withdrawn", 24_000.0), b: ("active", 4_000.0)}
-        assert ix.generation > generation
-        assert not ix.alive[ix.row_of[a]]
-        assert ix.floats["available_kg"][ix.row_of[b]] == 4_000
-        assert d in ix.row_of
-        assert search.refresh_and_state(session, ix, []) == {}
-        assert ix.generation == generation + 3  # nothing new the second time
-    assert c in ix.row_of
