@@ -493,6 +493,7 @@ def main() -> int:
                 ids = json.loads(saved.read_text())
                 seconds = 0.0
                 log(f"reusing {url}")
+                upgrade(url)  # migrations added since it was seeded (the server needs head)
             else:
                 upgrade(url)
                 ids = setup_orgs(url)
