@@ -161,17 +161,21 @@ class RateLimiter:
     def _denied(self, reset_s: int) -> Decision:
         return Decision(False, self.limit, self.window_s, 0, reset_s)
 
+    def _in_memory(self, lease: _Lease, reset_s: int) -> Decision | None:
+        """(lock held) The decision from this worker's tokens, or from a budget known to be
+        spent; ``None`` when a reservation is needed."""
+        if lease.tokens > 0:
+            return self._spend(lease, reset_s)
+        if lease.exhausted:
+            return self._denied(reset_s)
+        return None
+
     def take(self, credential_id: str) -> Decision | None:
         """The decision when it needs no database (tokens in hand, or the window's budget
         known to be spent); ``None`` when a reservation is needed."""
         start, reset_s = self._window()
         with self._lock:
-            lease = self._lease(credential_id, start)
-            if lease.tokens > 0:
-                return self._spend(lease, reset_s)
-            if lease.exhausted:
-                return self._denied(reset_s)
-        return None
+            return self._in_memory(self._lease(credential_id, start), reset_s)
 
     def take_reserving(self, credential_id: str) -> Decision:
         """``take``, reserving a block of tokens first when this worker has none (blocking
@@ -179,10 +183,9 @@ class RateLimiter:
         start, reset_s = self._window()
         with self._lock:
             lease = self._lease(credential_id, start)
-            if lease.tokens > 0:
-                return self._spend(lease, reset_s)
-            if lease.exhausted:
-                return self._denied(reset_s)
+            known = self._in_memory(lease, reset_s)
+            if known is not None:  # another request of this worker reserved meanwhile
+                return known
             want = max(1, min(self.max_block, (self.limit - lease.reserved) // 4))
         try:
             granted, total = self.store.reserve(credential_id, start, want, self.limit)

@@ -11,7 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -88,8 +89,12 @@ class LiveServer:
         self.proc = None
 
 
-@pytest.fixture(scope="module")
-def live_server() -> Iterator[LiveServer]:
+@contextmanager
+def running_server(
+    extra_env: dict[str, str] | None = None, setup: Callable[[LiveServer], None] | None = None
+) -> Iterator[LiveServer]:
+    """A migrated throw-away database and ``recyclate serve --workers 2`` on it; ``setup``
+    adds what the tests need (organisations) before the server starts."""
     url, cleanup = create_test_database()
     upgrade(url)
     db = Database(url)
@@ -100,12 +105,12 @@ def live_server() -> Iterator[LiveServer]:
         "RECYCLATE_ACCESS_LOG": "false",
         "RECYCLATE_LOG_LEVEL": "WARNING",
         "RECYCLATE_BACKGROUND_JOBS": "off",
+        **(extra_env or {}),
     }
     log_path = os.path.join(tempfile.mkdtemp(prefix="rcy-live-"), "server.log")
     server = LiveServer(f"http://127.0.0.1:{port}", url, db, port, env, log_path)
-    server.orgs["seller"] = _make_org(db, "recycler", "Live Seller")
-    for i in range(8):
-        server.orgs[f"buyer{i}"] = _make_org(db, "manufacturer", f"Live Buyer {i}")
+    if setup is not None:
+        setup(server)
     server.start()
     try:
         yield server
@@ -117,3 +122,15 @@ def live_server() -> Iterator[LiveServer]:
             print("server log errors:\n" + "\n".join(errors[:50]))
         db.dispose()
         cleanup()  # type: ignore[operator]
+
+
+def _orgs(server: LiveServer) -> None:
+    server.orgs["seller"] = _make_org(server.db, "recycler", "Live Seller")
+    for i in range(8):
+        server.orgs[f"buyer{i}"] = _make_org(server.db, "manufacturer", f"Live Buyer {i}")
+
+
+@pytest.fixture(scope="module")
+def live_server() -> Iterator[LiveServer]:
+    with running_server(setup=_orgs) as server:
+        yield server

@@ -4,8 +4,6 @@ spread over them (a per-worker limit would serve up to twice as much)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -14,11 +12,9 @@ import httpx
 import pytest
 
 from app.kit import serving
-from app.kit.db import Database
-from app.kit.migrations import upgrade
-from tests.concurrency.conftest import LiveServer, _free_port
+from tests.concurrency.conftest import LiveServer, running_server
 from tests.concurrency.test_serving import _all_workers_listening, _per_worker
-from tests.conftest import _make_org, create_test_database
+from tests.conftest import _make_org
 
 pytestmark = [pytest.mark.concurrency]
 
@@ -26,32 +22,19 @@ LIMIT, WINDOW = 60, 3600
 CONNECTIONS = 16
 
 
+def _orgs(server: LiveServer) -> None:
+    server.orgs["buyer"] = _make_org(server.db, "manufacturer", "Rate Limited Buyer")
+    server.orgs["other"] = _make_org(server.db, "manufacturer", "Other Buyer")
+
+
 @pytest.fixture(scope="module")
 def limited_server() -> Iterator[LiveServer]:
-    url, cleanup = create_test_database()
-    upgrade(url)
-    db = Database(url)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "RECYCLATE_DATABASE_URL": url,
-        "RECYCLATE_ACCESS_LOG": "false",
-        "RECYCLATE_LOG_LEVEL": "WARNING",
-        "RECYCLATE_BACKGROUND_JOBS": "off",
+    limits = {
         "RECYCLATE_RATE_LIMIT_REQUESTS": str(LIMIT),
         "RECYCLATE_RATE_LIMIT_WINDOW_SECONDS": str(WINDOW),
     }
-    log_path = os.path.join(tempfile.mkdtemp(prefix="rcy-live-"), "server.log")
-    server = LiveServer(f"http://127.0.0.1:{port}", url, db, port, env, log_path)
-    server.orgs["buyer"] = _make_org(db, "manufacturer", "Rate Limited Buyer")
-    server.orgs["other"] = _make_org(db, "manufacturer", "Other Buyer")
-    server.start()
-    try:
+    with running_server(limits, setup=_orgs) as server:
         yield server
-    finally:
-        server.stop()
-        db.dispose()
-        cleanup()  # type: ignore[operator]
 
 
 def test_two_workers_together_serve_exactly_the_limit(limited_server: LiveServer) -> None:
