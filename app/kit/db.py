@@ -197,6 +197,24 @@ PG_INLINE_TIMEOUT_MS = 5
 QUERY_CANCELED = "57014"  # PostgreSQL: statement timeout (the connection stays usable)
 
 
+class InlinePoolUnavailableError(Exception):
+    """The inline pool gave no connection (``raw_read`` with a budget on PostgreSQL): the
+    caller runs the read on a thread with the main pool instead."""
+
+
+def _statement_timeout_after_connect(engine: Engine, timeout_ms: int) -> None:
+    """Give each new connection of ``engine`` a statement timeout once it is connected. Not
+    as a connect option: the dialect's first-connect queries on a cold backend (server
+    version, type lookups) can take longer than a few milliseconds, and failing them failed
+    the worker's first hot read. Appended to the connect event, so it runs after them."""
+
+    @event.listens_for(engine, "connect")
+    def _set_timeout(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
+        dbapi_conn.commit()
+
+
 class Database:
     """Owns the engines and hands out sessions: a write session or a read session."""
 
@@ -233,9 +251,9 @@ class Database:
                 # used by the event loop thread only, one statement at a time
                 pool_size=1,
                 max_overflow=1,
-                statement_timeout_ms=PG_INLINE_TIMEOUT_MS,
                 ping_idle_s=None,
             )
+            _statement_timeout_after_connect(self.inline_engine, PG_INLINE_TIMEOUT_MS)
         # PostgreSQL read sessions run in autocommit: under READ COMMITTED every statement
         # takes its own snapshot inside a transaction too, so BEGIN and COMMIT only cost two
         # round trips per read (measured: 0.55 ms for a transaction around SELECT 1, against
@@ -257,7 +275,12 @@ class Database:
         on SQLite no explicit BEGIN/ROLLBACK pair (one statement is its own snapshot).
         ``budget_s`` interrupts a SQLite statement that takes longer (sqlite_time_budget)."""
         inline = budget_s is not None and not self.is_sqlite
-        proxied = (self.inline_engine if inline else self.engine).raw_connection()
+        try:
+            proxied = (self.inline_engine if inline else self.engine).raw_connection()
+        except (DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
+            if inline:  # a connect error or a failed ping: no statement ran, re-run elsewhere
+                raise InlinePoolUnavailableError from exc
+            raise
         dbapi = proxied.dbapi_connection
         # PostgreSQL: one statement needs no transaction; autocommit saves the BEGIN and the
         # ROLLBACK round trips around it

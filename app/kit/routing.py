@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.kit.db import RawConnection
+from app.kit.db import InlinePoolUnavailableError, RawConnection
 from app.kit.idempotency import finish_idempotent_request
 from app.kit.middleware import contains_nul
 from app.kit.problems import ProblemError
@@ -133,8 +133,9 @@ async def run_raw_read(request: Request, work: Callable[[RawConnection], T]) -> 
     about 0.1 ms), enforced by SQLite's progress handler; on PostgreSQL a 5 ms statement
     timeout on a separate pool without pre-ping (``Database.inline_engine``). Skipping the
     thread hop roughly doubles list throughput (benchmarks/README.md). A statement that runs
-    out of budget (or a dead pooled connection) makes the whole read re-run on a worker
-    thread, so a slow filter never blocks the loop for longer than the budget."""
+    out of budget (or a dead pooled connection, or no connection from the inline pool) makes
+    the whole read re-run on a worker thread, so a slow filter never blocks the loop for
+    longer than the budget."""
     db = request.app.state.db
     budget_ms = request.app.state.settings.inline_read_budget_ms
     if budget_ms > 0:
@@ -143,6 +144,8 @@ async def run_raw_read(request: Request, work: Callable[[RawConnection], T]) -> 
             with db.raw_read(budget_s=budget_ms / 1000) as conn:
                 used.append(conn)
                 return work(conn)
+        except InlinePoolUnavailableError:
+            pass  # no connection from the inline pool: no statement ran
         except DBAPIError:
             if not (used and used[0].interrupted):
                 raise

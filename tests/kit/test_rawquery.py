@@ -86,6 +86,68 @@ def test_inline_budget_interrupts_a_slow_statement_on_both_databases(database_ur
         database.dispose()
 
 
+def test_a_cold_inline_connection_is_not_held_to_the_inline_timeout(database_url, monkeypatch):
+    """The dialect's first-connect queries on a new inline connection (a cold backend: server
+    version, type lookups) are not held to the 5 ms inline statement timeout; only the reads
+    are. Before, a slow first connect failed the worker's first list request with a 500."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: the inline pool and its statement timeout")
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    from app.kit.db import PG_INLINE_TIMEOUT_MS, Database
+
+    original = PGDialect_psycopg.initialize
+
+    def slow_initialize(self, connection):  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("SELECT pg_sleep(0.05)")
+        original(self, connection)
+
+    monkeypatch.setattr(PGDialect_psycopg, "initialize", slow_initialize)
+    database = Database(database_url)
+    try:
+        with database.raw_read(budget_s=0.005) as conn:
+            timeout = conn.dbapi.cursor().execute("SHOW statement_timeout").fetchone()[0]
+        assert timeout == f"{PG_INLINE_TIMEOUT_MS}ms"
+        error = database.engine.dialect.loaded_dbapi.Error
+        with (
+            pytest.raises(error, match="statement timeout"),
+            database.raw_read(budget_s=0.005) as conn,
+        ):
+            conn.dbapi.cursor().execute("SELECT pg_sleep(0.05)").fetchall()
+    finally:
+        database.dispose()
+
+
+def test_a_read_reruns_on_a_thread_when_the_inline_pool_fails(database_url, monkeypatch):
+    """A failed checkout from the inline pool (a connect error, or anything before the
+    statement) is not the request's failure: the read re-runs on a thread with the main pool."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite reads inline on its main pool")
+    import asyncio
+    from types import SimpleNamespace
+
+    from app.kit.db import Database
+    from app.kit.routing import run_raw_read
+
+    database = Database(database_url)
+    error = database.engine.dialect.loaded_dbapi.OperationalError
+
+    def refuse() -> None:
+        raise error("connection refused (simulated)")
+
+    monkeypatch.setattr(database.inline_engine, "raw_connection", refuse)
+    settings = SimpleNamespace(inline_read_budget_ms=1.0)
+    state = SimpleNamespace(db=database, settings=settings)
+    request = SimpleNamespace(app=SimpleNamespace(state=state))
+    try:
+        rows = asyncio.run(
+            run_raw_read(request, lambda conn: conn.dbapi.cursor().execute("SELECT 7").fetchall())  # type: ignore[arg-type]
+        )
+    finally:
+        database.dispose()
+    assert rows == [(7,)]
+
+
 def test_sqlite_time_budget_interrupts_a_slow_statement(db):
     if not db.is_sqlite:
         pytest.skip("SQLite only: the test connection's own progress handler")
