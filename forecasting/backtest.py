@@ -27,6 +27,8 @@ Progress = Callable[[int, int, str], None]
 METRIC_KEYS: tuple[str, ...] = (
     "rmsse",
     "rmsse_rel_naive",
+    "rmsse_mean",
+    "rmsse_mean_rel_naive",
     "rmsse_vw",
     "rmsse_vw_rel_naive",
     "spl",
@@ -45,6 +47,7 @@ METRIC_KEYS: tuple[str, ...] = (
 @dataclass
 class _Acc:
     rmsse: list[FloatArray] = field(default_factory=list)
+    rmsse_mean: list[FloatArray] = field(default_factory=list)
     spl: list[FloatArray] = field(default_factory=list)
     mase: list[FloatArray] = field(default_factory=list)
     weight: list[FloatArray] = field(default_factory=list)
@@ -73,6 +76,7 @@ class BacktestReport:
         cols = [
             ("method", 16),
             ("rmsse_rel_naive", 15),
+            ("rmsse_mean_rel_naive", 20),
             ("rmsse_vw_rel_naive", 18),
             ("spl_rel_naive", 13),
             ("coverage_80", 11),
@@ -181,6 +185,7 @@ def rolling_origin(
     base = out["naive"]
     for m in out.values():
         m["rmsse_rel_naive"] = _ratio(m["rmsse"], base["rmsse"])
+        m["rmsse_mean_rel_naive"] = _ratio(m["rmsse_mean"], base["rmsse"])
         m["rmsse_vw_rel_naive"] = _ratio(m["rmsse_vw"], base["rmsse_vw"])
         m["spl_rel_naive"] = _ratio(m["spl"], base["spl"])
     ordered = {k: {key: out[k][key] for key in METRIC_KEYS} for k in out}
@@ -201,7 +206,9 @@ def _accumulate(
 ) -> None:
     mean = fc.mean[:, :steps]
     p10, p50, p90 = fc.p10[:, :steps], fc.p50[:, :steps], fc.p90[:, :steps]
-    a.rmsse.append(fm.rmsse_per_series(actual, mean, train))
+    # RMSSE scores the point forecast (the mean unless the method makes a point for it)
+    a.rmsse.append(fm.rmsse_per_series(actual, fc.point_forecast[:, :steps], train))
+    a.rmsse_mean.append(fm.rmsse_per_series(actual, mean, train))
     a.spl.append(fm.spl_per_series(actual, {0.1: p10, 0.5: p50, 0.9: p90}, train))
     a.mase.append(fm.mase_per_series(actual, mean, train))
     a.weight.append(weights)
@@ -219,6 +226,7 @@ def _summarise(a: _Acc) -> dict[str, float]:
     w = np.concatenate(a.weight)
     res: dict[str, Any] = {
         "rmsse": float(np.nanmean(r)),
+        "rmsse_mean": float(np.nanmean(np.concatenate(a.rmsse_mean))),
         "rmsse_vw": fm.volume_weighted_mean(r, w),
         "spl": float(np.nanmean(s)),
         "coverage_80": a.inside / a.count if a.count else float("nan"),

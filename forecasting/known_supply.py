@@ -4,10 +4,10 @@ A committed stream ("20 t of PP regrind every month") is given as a frame with t
 key columns, ``period_start`` and ``quantity`` (per series and future period). Two modes:
 
 * ``"floor"`` (default): the history already contains the committed stream, so the forecast
-  is at least the commitment: ``mean, p10, p50, p90 = max(value, committed)``.
+  is at least the commitment: ``mean, p10, p50, p90, point = max(value, committed)``.
 * ``"add"``: the history excludes the committed stream (e.g. lots posted outside the
   commitment were used to build the series), so the commitment is added on top:
-  ``value + committed`` for the mean and every quantile.
+  ``value + committed`` for the mean, every quantile and the point forecast.
 
 Rows for series or periods that are not in the forecast are ignored and reported back.
 """
@@ -68,5 +68,6 @@ def apply_known_supply(
         p10=combine(forecast.p10, committed),
         p50=combine(forecast.p50, committed),
         p90=combine(forecast.p90, committed),
+        point=combine(forecast.point_forecast, committed),
     )
     return KnownSupplyResult(forecast=new, applied_rows=len(known) - ignored, ignored_rows=ignored)

@@ -3,7 +3,7 @@
 :func:`train_and_forecast` backtests the model (for the artifact's metrics), fits it on the
 whole panel, forecasts ``horizon`` periods and returns an unsaved
 :class:`~forecasting.registry.ModelArtifact` plus the forecasts as a long frame (key columns,
-``period_start``, ``mean``, ``p10``, ``p50``, ``p90``). Save the artifact with
+``period_start``, ``mean``, ``p10``, ``p50``, ``p90``, ``point``). Save the artifact with
 :func:`forecasting.registry.save`.
 """
 

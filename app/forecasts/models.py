@@ -61,6 +61,8 @@ class ForecastValue(Base):
     p10: Mapped[float] = mapped_column(Float)
     p50: Mapped[float] = mapped_column(Float)
     p90: Mapped[float] = mapped_column(Float)
+    # the point forecast scored by the RMSSE (forecasting/point.py); None for older runs
+    point: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class SupplyHistory(Base):

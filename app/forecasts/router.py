@@ -59,6 +59,7 @@ def _series_out(
                 "p10": v.p10,
                 "p50": v.p50,
                 "p90": v.p90,
+                "point": v.point,
             }
             for v in values
         ],

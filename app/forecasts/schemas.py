@@ -14,6 +14,13 @@ class ForecastPoint(ResponseSchema):
     p10: float
     p50: float
     p90: float
+    point: float | None = Field(
+        default=None,
+        description="The point forecast the backtest's RMSSE scores: the value between 0 and "
+        "the mean that minimises the expected RMSSE under the model's own predictive "
+        "distribution (below the mean where supply is sparse). Use `mean` for expected "
+        "volumes. Null for models trained before it existed.",
+    )
 
 
 class SeriesKey(ResponseSchema):
@@ -26,7 +33,9 @@ class SeriesKey(ResponseSchema):
 
 class ModelQuality(ResponseSchema):
     coverage_80: float | None = Field(description="Backtest share of actuals inside P10-P90")
-    rmsse_rel_naive: float | None = Field(description="RMSSE relative to the Naive forecast")
+    rmsse_rel_naive: float | None = Field(
+        description="RMSSE of the point forecast (`point`) relative to the Naive forecast"
+    )
     spl_rel_naive: float | None = Field(description="Scaled pinball loss relative to Naive")
 
 
@@ -58,6 +67,7 @@ class ForecastSeries(ResponseSchema):
                             "p10": 0.0,
                             "p50": 38000.0,
                             "p90": 96000.0,
+                            "point": 41000.0,
                         }
                     ],
                 }

@@ -117,7 +117,9 @@ def _cell(value: Any) -> str:
 def to_csv(result: SeriesPage, key_fields: Sequence[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([*key_fields, "period_start", "mean", "p10", "p50", "p90", "unit", "model_version"])
+    w.writerow(
+        [*key_fields, "period_start", "mean", "p10", "p50", "p90", "point", "unit", "model_version"]
+    )
     for key, values in result.series:
         for v in values:
             w.writerow(
@@ -128,6 +130,7 @@ def to_csv(result: SeriesPage, key_fields: Sequence[str]) -> str:
                     f"{v.p10:.3f}",
                     f"{v.p50:.3f}",
                     f"{v.p90:.3f}",
+                    "" if v.point is None else f"{v.point:.3f}",
                     "kg",
                     _cell(result.run.version),
                 ]

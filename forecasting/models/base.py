@@ -33,6 +33,7 @@ import pandas as pd
 
 from forecasting.dataset import FloatArray, SeriesPanel
 from forecasting.errors import InsufficientHistoryError, InvalidParameterError
+from forecasting.point import rmsse_point
 
 QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
 
@@ -48,6 +49,17 @@ class Forecast:
     p50: FloatArray
     p90: FloatArray
     method: str = ""
+    # The point forecast to score with the RMSSE (forecasting/point.py); the mean when the
+    # method makes none.
+    point: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        if self.point is None:
+            object.__setattr__(self, "point", self.mean)
+
+    @property
+    def point_forecast(self) -> FloatArray:
+        return self.mean if self.point is None else self.point
 
     @property
     def horizon(self) -> int:
@@ -57,12 +69,14 @@ class Forecast:
         return {0.1: self.p10, 0.5: self.p50, 0.9: self.p90}
 
     def to_frame(self) -> pd.DataFrame:
-        """Long frame: key columns, ``period_start``, ``mean``, ``p10``, ``p50``, ``p90``."""
+        """Long frame: key columns, ``period_start``, ``mean``, ``p10``, ``p50``, ``p90``,
+        ``point``."""
         n, h = self.mean.shape
         out = self.keys.loc[np.repeat(np.arange(n), h)].reset_index(drop=True)
         out["period_start"] = np.tile(self.periods.to_numpy(), n)
         for name in ("mean", "p10", "p50", "p90"):
             out[name] = getattr(self, name).reshape(-1)
+        out["point"] = self.point_forecast.reshape(-1)
         return out
 
 
@@ -96,6 +110,8 @@ class Calibration:
 
 
 INTERVALS = ("symmetric", "asymmetric")
+# The point forecast: the mean, or the point that minimises the expected RMSSE (point.py).
+POINT_LOSSES = ("mean", "rmsse")
 CLASS_WINDOW = 26
 CLASS_EDGES: tuple[float, ...] = (0.2, 0.76)
 
@@ -165,11 +181,16 @@ class Forecaster(ABC):
         interval: str = "symmetric",
         conformal_groups: bool = False,
         min_group_scores: int = 100,
+        point_loss: str = "mean",
     ) -> None:
         if horizon < 1:
             raise InvalidParameterError(f"horizon must be at least 1, got {horizon}")
         if not 0.0 < coverage < 1.0:
             raise InvalidParameterError(f"coverage must be in (0, 1), got {coverage}")
+        if point_loss not in POINT_LOSSES:
+            raise InvalidParameterError(
+                f"point_loss must be one of {', '.join(POINT_LOSSES)}, got {point_loss!r}"
+            )
         if interval not in INTERVALS:
             raise InvalidParameterError(
                 f"interval must be one of {', '.join(INTERVALS)}, got {interval!r}"
@@ -181,6 +202,7 @@ class Forecaster(ABC):
         self.interval = interval
         self.conformal_groups = conformal_groups
         self.min_group_scores = min_group_scores
+        self.point_loss = point_loss
         self.calibration_: Calibration | None = None
         self.panel_: SeriesPanel | None = None
         self.scale_: FloatArray | None = None
@@ -205,6 +227,7 @@ class Forecaster(ABC):
             "interval": self.interval,
             "conformal_groups": self.conformal_groups,
             "min_group_scores": self.min_group_scores,
+            "point_loss": self.point_loss,
         }
 
     def clone(self) -> Self:
@@ -391,7 +414,12 @@ class Forecaster(ABC):
         else:
             p10, p90 = lo, hi
             p50 = mid if mid is not None else mean
-        return make_forecast(self.panel_, h, mean=mean, p10=p10, p50=p50, p90=p90, method=self.name)
+        # (getattr: artifacts pickled before point_loss existed score the mean)
+        point_loss = getattr(self, "point_loss", "mean")
+        point = rmsse_point(self.panel_.values, mean) if point_loss == "rmsse" else None
+        return make_forecast(
+            self.panel_, h, mean=mean, p10=p10, p50=p50, p90=p90, method=self.name, point=point
+        )
 
 
 def make_forecast(
@@ -403,6 +431,7 @@ def make_forecast(
     p50: FloatArray,
     p90: FloatArray,
     method: str,
+    point: FloatArray | None = None,
 ) -> Forecast:
     """Clip at zero and enforce ``p10 <= p50 <= p90``."""
     p10 = np.maximum(p10, 0.0)
@@ -421,4 +450,5 @@ def make_forecast(
         p50=p50.astype(np.float64),
         p90=p90.astype(np.float64),
         method=method,
+        point=None if point is None else np.maximum(point, 0.0).astype(np.float64),
     )

@@ -89,11 +89,22 @@ def test_predict_writes_csv_and_respects_as_of(tmp_path: Path, csv_file: Path) -
     )
     assert code == 0
     fc = pd.read_csv(out)
-    assert list(fc.columns) == ["grade", "region", "period_start", "mean", "p10", "p50", "p90"]
+    assert list(fc.columns) == [
+        "grade",
+        "region",
+        "period_start",
+        "mean",
+        "p10",
+        "p50",
+        "p90",
+        "point",
+    ]
     assert sorted(fc["period_start"].unique()) == ["2024-06-03", "2024-06-10", "2024-06-17"]
     assert (fc["p10"] <= fc["p50"]).all()
     assert (fc["p50"] <= fc["p90"]).all()
-    assert (fc[["mean", "p10", "p50", "p90"]] >= 0).all().all()
+    assert (fc[["mean", "p10", "p50", "p90", "point"]] >= 0).all().all()
+    # the RMSSE point forecast lies between 0 and the mean (forecasting/point.py)
+    assert (fc["point"] <= fc["mean"] + 1e-9).all()
 
     # events at/after --as-of must not change anything
     extra = pd.read_csv(csv_file)

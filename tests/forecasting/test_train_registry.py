@@ -34,7 +34,10 @@ def test_train_and_forecast_with_progress_and_registry(panel: SeriesPanel, tmp_p
     )
     assert calls[-1][0] == calls[-1][1]
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
-    assert list(frame.columns) == ["grade", "region", "period_start", "mean", "p10", "p50", "p90"]
+    assert list(frame.columns) == [
+        *("grade", "region", "period_start"),
+        *("mean", "p10", "p50", "p90", "point"),
+    ]
     assert len(frame) == panel.n_series * 3
     meta = artifact.metadata
     assert meta["series_count"] == panel.n_series

@@ -65,6 +65,7 @@ def test_forecasts_json_with_intervals_and_quality(client, manufacturer, trained
         for p in series["periods"]:
             assert 0 <= p["p10"] <= p["p50"] <= p["p90"]
             assert p["mean"] >= 0
+            assert 0 <= p["point"] <= p["mean"] + 1e-9  # the default model's RMSSE point
         assert set(series["quality"]) == {"coverage_80", "rmsse_rel_naive", "spl_rel_naive"}
     only_pp = client.get("/v1/forecasts?polymer=PP&horizon=2", headers=manufacturer.headers).json()
     assert [s["series"]["polymer"] for s in only_pp["data"]] == ["PP"]
@@ -95,6 +96,7 @@ def test_csv_and_cursor_over_series(client, manufacturer, trained):
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == 12
     assert set(rows[0]) >= {"family", "polymer", "period_start", "mean", "p10", "p50", "p90"}
+    assert 0 <= float(rows[0]["point"]) <= float(rows[0]["mean"]) + 1e-3
 
 
 def test_csv_cells_cannot_inject_formulas():
