@@ -89,6 +89,7 @@ def seed(db: Database, series: int, horizon: int) -> None:
                     "p10": mean * 0.3,
                     "p50": mean * 0.9,
                     "p90": mean * 2,
+                    "point": mean * 0.8,
                 }
             )
     with db.transaction() as s:
