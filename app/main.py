@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from app.auth.router import router as auth_router
 from app.documents.router import router as documents_router
 from app.forecasts.router import router as forecasts_router
 from app.grades.router import router as grades_router
+from app.kit.balance import from_environment
 from app.kit.db import Database
 from app.kit.health import router as health_router
 from app.kit.idempotency import IdempotentReplay, replay_response
@@ -71,12 +73,20 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             from app.matching.service import warm
 
             warm(database)
+        balancing = None
+        if db is None:
+            balancer = from_environment(settings.balance_connections)
+            app.state.connection_balancer = balancer
+            if balancer is not None:
+                balancing = asyncio.create_task(balancer.run())
         if settings.run_background_jobs and db is None:
             jobs = BackgroundJobs(
                 database, interval=settings.expiry_interval_seconds, settings=settings
             )
             jobs.start()
         yield
+        if balancing is not None:
+            balancing.cancel()
         if jobs is not None:
             jobs.stop()
         if db is None:
@@ -116,6 +126,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         else None
     )
     app.state.migration_head = head_revision()
+    app.state.connection_balancer = None  # set per worker by the lifespan (app/kit/balance.py)
 
     install_problem_handlers(app)
 

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    balance_connections: bool = Field(
+        default=True,
+        description="With several workers (SO_REUSEPORT), a worker holding more than its "
+        "share of the keep-alive connections closes the excess after their next response, "
+        "so that clients reconnect and the kernel places them again (app/kit/balance.py).",
+    )
     reuse_port: bool = Field(
         default=True,
         description="With several workers on Linux, give each worker its own listening socket "

@@ -72,6 +72,10 @@ class RequestContextMiddleware:
                 limit = scope.get("state", {}).get("rate_limit")
                 if limit is not None:  # app/kit/ratelimit.py, set by authentication
                     headers.extend(limit.headers())
+                app_state = getattr(scope.get("app"), "state", None)
+                balancer = getattr(app_state, "connection_balancer", None)
+                if balancer is not None and balancer.should_close():  # app/kit/balance.py
+                    headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -24,6 +24,7 @@ reset (with a shared socket another worker would take them).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ def reuse_port_supported() -> bool:
 
 
 TCP_LISTEN, TCP_ESTABLISHED = "0A", "01"  # socket states as /proc/net/tcp writes them
+# "<workers>:<port>" in the workers' environment: the connection balancer (app/kit/balance.py)
+SERVING_ENV = "RECYCLATE_SERVING"
 
 
 def tcp_sockets(port: int) -> list[tuple[str, int]]:
@@ -113,6 +116,7 @@ def serve(app: str, *, host: str, port: int, workers: int, reuse_port: bool, **o
         bound[1],
         workers,
     )
+    os.environ[SERVING_ENV] = f"{workers}:{bound[1]}"  # inherited by the spawned workers
     try:
         Multiprocess(config, sockets=[sock]).run()
     except KeyboardInterrupt:  # pragma: no cover - the supervisor handles SIGINT itself
