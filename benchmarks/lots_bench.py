@@ -541,8 +541,12 @@ def wrk(
             stderr=subprocess.DEVNULL,
             text=True,
         )
+        port = int(url_base.rsplit(":", 1)[1].split("/")[0])
         time.sleep(min(1.5, seconds / 2))
-        split = connections_per_process(int(url_base.rsplit(":", 1)[1].split("/")[0]))
+        split = connections_per_process(port)
+        # again near the end: the workers re-spread piled-up connections (app/kit/balance.py)
+        time.sleep(max(0.0, seconds - 1.0 - min(1.5, seconds / 2)))
+        split_end = connections_per_process(port)
         out, _ = proc.communicate(timeout=seconds + 60)
     finally:
         os.unlink(script)
@@ -568,6 +572,7 @@ def wrk(
         # 2/2 -> 477-547 req/s, 4/0 -> 206-216 req/s); `recyclate serve` now gives each worker
         # its own socket (app/kit/serving.py) and the kernel spreads connections by hash.
         "per_worker_connections": split,
+        "per_worker_connections_end": split_end,
         "seconds": seconds,
     }
 

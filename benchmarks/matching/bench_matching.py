@@ -429,7 +429,11 @@ def over_http(
         "load": seq_load,
         "wrk": result,
         "wrk_more": [
-            {"rps": m.get("rps"), "per_worker_connections": m.get("per_worker_connections")}
+            {
+                "rps": m.get("rps"),
+                "per_worker_connections": m.get("per_worker_connections"),
+                "per_worker_connections_end": m.get("per_worker_connections_end"),
+            }
             for m in more
         ],
     }
