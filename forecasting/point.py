@@ -24,6 +24,8 @@ number to compare with outcomes under the RMSSE. Nothing here looks past the tra
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from forecasting.dataset import FloatArray
@@ -35,23 +37,16 @@ SEED = 0
 _CHUNK = 256
 
 
-def rmsse_point(
-    history: FloatArray,
-    mean: FloatArray,
-    *,
-    window: int = WINDOW,
-    samples: int = SAMPLES,
-    seed: int = SEED,
-    grid: FloatArray = GRID,
-) -> FloatArray:
-    """Per series ``g * mean[i]`` (shape of ``mean``: series x horizon) with ``g`` in
-    ``grid`` minimising the expected RMSSE (see the module doc). Series without any supply
-    in their history, or with a zero mean, keep their mean."""
+def rmsse_point(history: FloatArray, mean: FloatArray, **options: Any) -> FloatArray:
+    """Per series ``g * mean[i]`` (shape of ``mean``: series x horizon) with ``g`` in the
+    grid minimising the expected RMSSE (see the module doc; ``options`` as for
+    ``rmsse_factors``). Series without any supply in their history, or with a zero mean,
+    keep their mean."""
     history = np.asarray(history, dtype=np.float64)
     mean = np.maximum(np.asarray(mean, dtype=np.float64), 0.0)
     if history.shape[0] != mean.shape[0]:
         raise ValueError("history and mean must have one row per series")
-    factors = rmsse_factors(history, mean, window=window, samples=samples, seed=seed, grid=grid)
+    factors = rmsse_factors(history, mean, **options)
     return np.asarray(factors[:, None] * mean, dtype=np.float64)
 
 
