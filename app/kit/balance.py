@@ -72,7 +72,7 @@ class ConnectionBalancer:
         self._own_sockets = own_sockets
         self._excess = 0
         self._lock = threading.Lock()
-        self.closed = 0  # connections asked to close so far (for the metrics / tests)
+        self.closed = 0  # connections asked to close so far
 
     def check(self) -> int:
         """Count the port's established connections and this worker's share of them;
