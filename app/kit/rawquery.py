@@ -37,6 +37,21 @@ def session_raw(session: Session) -> RawConnection:
 AnySelect = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]  # of any columns
 
 
+def run_sql(conn: RawConnection, sql: str, args: Any) -> tuple[Sequence[tuple[Any, ...]], Any]:
+    """Execute ``sql`` on a DBAPI cursor of ``conn``: (rows as the driver returns them, the
+    cursor's description). Driver errors come out as SQLAlchemy's, so they get the same
+    problem responses as the ORM's."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.dbapi.cursor()
+    try:
+        cursor.execute(sql, args)
+        return cursor.fetchall(), cursor.description
+    except dbapi_error as exc:
+        raise DBAPIError.instance(sql, args, exc, dbapi_error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
@@ -114,17 +129,9 @@ class CompiledQueries:
             if values.get(name) is not None:
                 values[name] = proc(values[name])
         args: Any = [values[n] for n in entry.positional] if entry.positional else values
-        dbapi_error = dialect.loaded_dbapi.Error
-        cursor = conn.dbapi.cursor()
-        try:
-            cursor.execute(entry.sql, args)
-            rows = cursor.fetchall()
-            if not entry.results:
-                entry.results.append(_result_processors(entry, dialect, cursor.description))
-        except dbapi_error as exc:  # the same errors (and problem responses) as the ORM's
-            raise DBAPIError.instance(entry.sql, args, exc, dbapi_error, dialect=dialect) from exc
-        finally:
-            cursor.close()
+        rows, description = run_sql(conn, entry.sql, args)
+        if not entry.results:
+            entry.results.append(_result_processors(entry, dialect, description))
         results = entry.results[0]
         if not results:
             return cast("list[tuple[Any, ...]]", rows)  # the drivers return tuples
