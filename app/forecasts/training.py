@@ -213,7 +213,7 @@ def train(
                 "p10": max(0.0, float(rec["p10"])),
                 "p50": max(0.0, float(rec["p50"])),
                 "p90": max(0.0, float(rec["p90"])),
-                "point": max(0.0, float(rec["point"])) if "point" in rec else None,
+                "point": max(0.0, float(rec["point"])),
             }
         )
     with db.transaction(write=True) as session:

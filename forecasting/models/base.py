@@ -49,16 +49,13 @@ class Forecast:
     p50: FloatArray
     p90: FloatArray
     method: str = ""
-    # The point forecast to score with the RMSSE (forecasting/point.py); the mean when the
-    # method makes none.
+    # The point forecast to score with the RMSSE (forecasting/point.py), if the method makes
+    # one; read it as ``point_forecast``.
     point: FloatArray | None = None
-
-    def __post_init__(self) -> None:
-        if self.point is None:
-            object.__setattr__(self, "point", self.mean)
 
     @property
     def point_forecast(self) -> FloatArray:
+        """The point forecast: ``point``, or the mean when the method makes none."""
         return self.mean if self.point is None else self.point
 
     @property

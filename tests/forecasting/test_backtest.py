@@ -63,7 +63,7 @@ def test_no_future_data_leaks_into_any_method(panel: SeriesPanel) -> None:
     for name, fcs in clean.forecasts.items():
         a, b = fcs[0], dirty.forecasts[name][0]
         pd.testing.assert_frame_equal(a.keys, b.keys)  # the newborn series is not selected
-        for attr in ("mean", "p10", "p50", "p90", "point"):
+        for attr in ("mean", "p10", "p50", "p90", "point_forecast"):
             np.testing.assert_array_equal(
                 getattr(a, attr), getattr(b, attr), err_msg=f"{name}.{attr}"
             )

@@ -96,8 +96,8 @@ def test_backtest_scores_the_point_and_reports_the_mean(panel: SeriesPanel) -> N
     for o, fc in zip(origin_indices(panel, 4, 2), rep.forecasts["tsb_point"], strict=True):
         rows = panel.values[:, :o].sum(axis=1) > 0
         actual, train = panel.values[rows, o : o + 4], panel.values[rows, :o]
-        assert not np.allclose(fc.point, fc.mean)
-        per.append(fm.rmsse_per_series(actual, fc.point, train))
+        assert not np.allclose(fc.point_forecast, fc.mean)
+        per.append(fm.rmsse_per_series(actual, fc.point_forecast, train))
     assert m["tsb_point"]["rmsse"] == pytest.approx(float(np.nanmean(np.concatenate(per))))
     assert m["tsb_point"]["rmsse_mean_rel_naive"] == pytest.approx(
         m["tsb_point"]["rmsse_mean"] / m["naive"]["rmsse"]
