@@ -22,7 +22,7 @@ from benchmarks.forecasting.datasets import (
     bike_sales_events,
     seattle_pets_events,
 )
-from forecasting.backtest import rolling_origin
+from forecasting.backtest import origin_indices, rolling_origin
 from forecasting.dataset import SeriesPanel, build_series
 from forecasting.models import DEFAULT_MODEL_NAME, make_method
 from forecasting.models.base import Forecaster
@@ -123,6 +123,12 @@ def main() -> None:
     ap.add_argument("--dataset", default="bike_sales", choices=["bike_sales", "seattle_pets"])
     ap.add_argument("--horizon", type=int, default=4)
     ap.add_argument("--origins", type=int, default=3)
+    ap.add_argument(
+        "--dev",
+        action="store_true",
+        help="the development origins instead: 6 origins, one horizon apart, before the test "
+        "windows (where design choices were made)",
+    )
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     ap.add_argument("--export-csv", type=Path, default=None, help="write the events CSV and exit")
@@ -140,7 +146,11 @@ def main() -> None:
     )
     methods: list[Forecaster] = [method(m, args.horizon) for m in args.methods.split(",")]
     t0 = time.perf_counter()
-    report = rolling_origin(panel, methods, args.horizon, args.origins)
+    origins: list[int] | int = args.origins
+    if args.dev:
+        first_test = origin_indices(panel, args.horizon, args.origins)[0]
+        origins = [first_test - args.horizon * k for k in range(6, 0, -1)]
+    report = rolling_origin(panel, methods, args.horizon, origins)
     elapsed = time.perf_counter() - t0
     print(report.to_table())
     print(f"backtest wall time {elapsed:.1f} s")
@@ -151,7 +161,7 @@ def main() -> None:
     for name, ok in fair.items():
         print(f"  [{'yes' if ok else 'NO'}] (same point layer) {name}")
     args.out.mkdir(parents=True, exist_ok=True)
-    dest = args.out / f"accuracy_{args.dataset}.json"
+    dest = args.out / f"accuracy_{args.dataset}{'_dev' if args.dev else ''}.json"
     dest.write_text(
         json.dumps(
             {
