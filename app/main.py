@@ -29,6 +29,7 @@ from app.kit.ratelimit import RATE_LIMIT_HEADERS, DatabaseCounterStore, RateLimi
 from app.kit.runtime import tune_gc
 from app.lots.router import router as lots_router
 from app.lots.summary import ItemCache
+from app.matching import index as matching_index
 from app.matching.router import router as matching_router
 from app.orders.router import router as orders_router
 from app.orgs.router import router as orgs_router
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             {"name": "operations", "description": "Health, readiness, metrics, problem types"},
         ],
     )
+    matching_index.configure(facts_in_memory=settings.match_facts_in_memory)
     app.state.settings = settings
     app.state.db = database
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)

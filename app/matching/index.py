@@ -44,6 +44,7 @@ from typing import Any, Final, overload
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from sqlalchemy import Select, String, bindparam, cast, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -52,7 +53,8 @@ from app.geo.distance import EARTH_RADIUS_KM
 from app.kit.rawquery import CompiledQueries, session_raw
 from app.lots.models import Lot, LotStatus
 from app.matching import scoring
-from app.matching.facts import canonical_polymer, certificates
+from app.matching.facts import canonical_polymer, certificates, decode_match_facts
+from app.matching.scoring import Certificate
 
 __all__ = [
     "MATCH_COLUMNS",
@@ -67,6 +69,10 @@ __all__ = [
 REFRESH_MARGIN: Final = dt.timedelta(seconds=5)
 BUILD_FETCH_ROWS: Final = 10_000
 FACTS_CACHE_SIZE: Final = 20_000
+# Hold every active lot's title and stored match facts in the snapshot (``SnapshotRows.facts``):
+# a match then reads no facts from the database, only the state of its final top K
+# (``configure``, from the setting ``match_facts_in_memory``; read when a snapshot is created).
+FACTS_IN_MEMORY = True
 SCAN_MEMO_SPECS: Final = 16
 MAX_INCREMENTAL: Final = 20_000  # changed rows beyond which a memoised scan is redone
 
@@ -124,7 +130,11 @@ SNAPSHOT_COLUMNS = (
     Lot.density_sd,
     Lot.ash_sd,
     Lot.moisture_sd,
-    Lot.certifications,
+    # what the exact facts need besides the columns above (``SnapshotRows.facts``)
+    Lot.organization_id,
+    Lot.title,
+    Lot.match_facts,
+    Lot.certifications,  # last: the build reads it as text (BUILD_COLUMNS)
 )
 
 
@@ -158,6 +168,8 @@ _CODED = (
     "end_of_waste_status",
     "currency",
     "mfr_cond",  # the MFR's (temperature, load) pair
+    "organization_id",
+    "certs",  # the certifications as JSON text (``SnapshotRows.facts`` parses each text once)
 )
 _CODED_VALUES: Final = ("form", "color", "source", "end_of_waste_status")  # ValuesCriterion
 _SDS = ("mfr_sd", "density_sd", "ash_sd", "moisture_sd")  # 0 where unknown (the bound's sd)
@@ -222,6 +234,106 @@ class _Vocab:
         return np.array([v is not None and bool(pred(v)) for v in self.values], dtype=np.bool_)
 
 
+def configure(*, facts_in_memory: bool) -> None:
+    """Process-wide matching options (the app's start-up; snapshots created afterwards)."""
+    global FACTS_IN_MEMORY
+    FACTS_IN_MEMORY = facts_in_memory
+
+
+_NO_BLOB: Final = b""
+
+
+def _blob(title: str, match_facts: str | bytes | None) -> bytes:
+    """A row's title and stored match facts as one bytes object (about 350 bytes per lot; a
+    str and a bytes object apiece would cost 40-80 bytes more), or _NO_BLOB for a lot without
+    stored facts (its facts are read from the database)."""
+    if not match_facts:
+        return _NO_BLOB
+    t = title.encode()
+    f = match_facts if isinstance(match_facts, bytes) else match_facts.encode()
+    return len(t).to_bytes(2, "little") + t + f
+
+
+def _certs_text(raw: Any) -> str | None:
+    """The certifications as JSON text: as read by the build (text), or of a refreshed row
+    (parsed by the driver)."""
+    if raw is None or isinstance(raw, str):
+        return raw
+    return orjson.dumps(raw).decode()
+
+
+_UNPARSED: Final = object()
+
+
+class SnapshotRows:
+    """The snapshot's rows as a scan saw them, for the exact facts of its candidates, read
+    outside the lock. A rebuild makes new containers, so these stay the scan's; a refresh
+    changes a row in place, between its blob's ``None`` and its new blob (``_put``)."""
+
+    __slots__ = ("_ix", "blobs", "codes", "floats", "ints", "vocab")
+
+    def __init__(self, ix: LotIndex) -> None:
+        self._ix = ix
+        self.blobs = ix.blobs
+        self.codes = ix.codes
+        self.floats = ix.floats
+        self.ints = ix.ints
+        self.vocab = ix.vocab
+
+    def facts(self, row: int, lot_id: str, version: int) -> scoring.LotFacts | None:
+        """The lot's exact facts at ``version`` from memory, equal to ``lot_facts`` of its
+        database row (tested); None if not held, or the row has moved on."""
+        blob = self.blobs[row]
+        if not blob or int(self.ints["version"][row]) != version:
+            return None
+        c, f, v = self.codes, self.floats, self.vocab
+        family = v["family"].values[int(c["family"][row])]
+        polymer = v["polymer"].values[int(c["polymer"][row])]
+        form = v["form"].values[int(c["form"][row])]
+        color = v["color"].values[int(c["color"][row])]
+        source = v["source"].values[int(c["source"][row])]
+        eow = v["end_of_waste_status"].values[int(c["end_of_waste_status"][row])]
+        currency = v["currency"].values[int(c["currency"][row])]
+        org = v["organization_id"].values[int(c["organization_id"][row])]
+        certs_code = int(c["certs"][row])
+        dql = int(f["dql"][row])
+        available = float(f["available_kg"][row])
+        lat, lon, price = float(f["latitude"][row]), float(f["longitude"][row]), f["price"][row]
+        af = int(self.ints["available_from"][row])
+        if self.blobs[row] is not blob:
+            return None  # changed while read
+        certs = self._ix.parsed_certs.get(certs_code, _UNPARSED)
+        if certs is _UNPARSED:
+            text = v["certs"].values[certs_code]
+            certs = self._ix.parsed_certs[certs_code] = certificates(
+                None if text is None else orjson.loads(text)
+            )
+        n = int.from_bytes(blob[:2], "little")
+        food, reach, measurements = decode_match_facts(blob[2 + n :])
+        return scoring.LotFacts(
+            id=lot_id,
+            organization_id=org,
+            title=blob[2 : 2 + n].decode(),
+            family=family,
+            polymer=polymer,
+            form=form,
+            color=color,
+            source=source,
+            dql=dql,
+            available_kg=available,
+            latitude=None if math.isnan(lat) else lat,
+            longitude=None if math.isnan(lon) else lon,
+            price_per_t=None if math.isnan(price) else float(price),
+            currency=currency,
+            available_from=None if af == _NO_DATE else dt.date.fromordinal(af),
+            end_of_waste_status=eow,
+            certifications=certs,  # type: ignore[arg-type]
+            food_contact=food,
+            reach_declaration=reach,
+            measurements=measurements,
+        )
+
+
 @dataclass(frozen=True)
 class Candidates:
     """Lots that may be eligible (or all lots of the family), with their bounds (copies)."""
@@ -232,6 +344,8 @@ class Candidates:
     d_lb: F64  # lower bound of the distance in km (inf without a delivery location)
     maybe_eligible: BoolA
     generation: int  # of the snapshot the scan saw
+    rows: I64 | None = None  # the candidates' snapshot rows, in ``source``
+    source: SnapshotRows | None = None
 
 
 @dataclass
@@ -257,6 +371,10 @@ class LotIndex:
         self.dead = 0
         self.cap_rows = 0
         self.ids: list[str] = []
+        # per row: the title and stored match facts (``_blob``), or _NO_BLOB (not held)
+        self.blobs: list[bytes | None] = []
+        self.facts_in_memory = FACTS_IN_MEMORY
+        self.parsed_certs: dict[int, tuple[Certificate, ...] | None] = {}  # by "certs" code
         self.row_of: dict[str, int] = {}
         self.vocab = {name: _Vocab() for name in _CODED}
         self.schemes: dict[str, int] = {}
@@ -324,6 +442,9 @@ class LotIndex:
         return mask | (1 << _MAX_SCHEMES)  # top bit: the lot declares certificates
 
     def _put(self, i: int, r: Any, *, new: bool) -> None:
+        # None while the row's columns change: a reader outside the lock that saw the row's
+        # blob before and after reading them knows they belong together (SnapshotRows.facts)
+        self.blobs[i] = None
         v = self.vocab
         fam = v["family"].code(r.family)
         poly = v["polymer"].code(canonical_polymer(r.polymer))
@@ -337,6 +458,8 @@ class LotIndex:
         self.codes["end_of_waste_status"][i] = v["end_of_waste_status"].code(r.end_of_waste_status)
         self.codes["currency"][i] = v["currency"].code(r.currency)
         self.codes["mfr_cond"][i] = v["mfr_cond"].code(_pair(r.mfr_temperature_c, r.mfr_load_kg))
+        self.codes["organization_id"][i] = v["organization_id"].code(r.organization_id)
+        self.codes["certs"][i] = v["certs"].code(_certs_text(r.certifications))
         f = self.floats
         nan = math.nan
         f["dql"][i] = int(r.dql or 0)
@@ -363,6 +486,7 @@ class LotIndex:
         self.ints["available_from"][i] = _NO_DATE if af is None else af.toordinal()
         self.ints["certmask"][i] = self._certmask(r.certifications)
         self.alive[i] = True
+        self.blobs[i] = _blob(r.title, r.match_facts) if self.facts_in_memory else _NO_BLOB
 
     def _upsert(self, r: Any) -> None:
         i = self.row_of.get(r.id)
@@ -390,6 +514,7 @@ class LotIndex:
         i = self.n
         self.n += 1
         self.ids.append(r.id)
+        self.blobs.append(None)
         self.row_of[r.id] = i
         self._put(i, r, new=True)
         self._changes.append(i)
@@ -457,6 +582,10 @@ class LotIndex:
         names = [c.key for c in SNAPSHOT_COLUMNS]
         cols = dict(zip(names, zip(*rows, strict=True), strict=True))
         self.ids = list(cols["id"])
+        if self.facts_in_memory:
+            self.blobs = list(map(_blob, cols["title"], cols["match_facts"]))
+        else:
+            self.blobs = [_NO_BLOB] * n
         self.n = n
         for name in _CODED:
             vocab = self.vocab[name]
@@ -466,6 +595,8 @@ class LotIndex:
                 values: Iterable[Any] = [canonical_polymer(v) for v in cols[name]]
             elif name == "mfr_cond":
                 values = map(_pair, cols["mfr_temperature_c"], cols["mfr_load_kg"])
+            elif name == "certs":
+                values = map(_certs_text, cols["certifications"])
             else:
                 values = cols[name]
             out[:n] = np.fromiter(
@@ -536,7 +667,9 @@ class LotIndex:
         for arrays in (self.codes, self.floats, self.ints):
             for column in arrays.values():
                 column[:n] = column[:n][order]
-        self.ids = [self.ids[i] for i in order.tolist()]
+        positions = order.tolist()
+        self.ids = [self.ids[i] for i in positions]
+        self.blobs = [self.blobs[i] for i in positions]
         self.row_of = {lot_id: i for i, lot_id in enumerate(self.ids)}
         key = (fam[order].astype(np.int64) << 32) | poly[order]
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]).tolist()
@@ -549,6 +682,7 @@ class LotIndex:
         self.n = 0
         self.dead = 0
         self.ids = []
+        self.blobs = []
         self.row_of = {}
         self.alive = np.zeros(0, dtype=np.bool_)
         self.codes, self.floats, self.ints = {}, {}, {}
@@ -725,6 +859,8 @@ class LotIndex:
                 d_lb=d_lb,
                 maybe_eligible=maybe,
                 generation=self.generation,
+                rows=rows,
+                source=SnapshotRows(self),
             )
 
     def _evaluate_rows(

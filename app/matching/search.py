@@ -165,9 +165,14 @@ class TopK:
 
     def _load(self, positions: list[int]) -> None:
         missing: dict[str, int] = {}
+        source, at = self.c.source, self.c.rows
         for p in positions:
             key = (self.c.ids[p], int(self.c.versions[p]))
             facts = self.ix.cached_facts(key)
+            if facts is None and source is not None and at is not None:
+                facts = source.facts(int(at[p]), *key)  # held in the snapshot
+                if facts is not None:
+                    self.ix.cache_facts(key, facts)
             if facts is None:
                 missing[key[0]] = p
             else:

@@ -40,6 +40,7 @@ from app.lots import service as lot_service
 from app.lots.models import Lot
 from app.lots.schemas import LotCreate
 from app.lots.summary import render_static_row
+from app.matching import index as matching_index
 from app.matching import service
 from app.matching.schemas import encode_json, matches_dict, present_match
 from app.matching.search import precompile
@@ -266,19 +267,48 @@ def _spec_model(i: int | None) -> RequirementSpec:
 WARMUP_OFFSET = 1000  # warm-up specs: _spec_model(1000 + j), never equal to a timed one's
 
 
+def rss_mb() -> float:
+    """This process's resident memory (the snapshot's share: compare with a build that does
+    not hold the facts, ``RECYCLATE_MATCH_FACTS_IN_MEMORY=false``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return math.nan
+
+
+def drop_page_cache() -> bool:
+    """Have the kernel drop clean file pages (root only): the database file as a server sees
+    it when the OS has evicted it (on this VM, DAMON pages out file pages unused for ~30 s)."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError as exc:
+        log(f"could not drop the page cache: {exc}")
+        return False
+    return True
+
+
 def in_process(
-    url: str, rounds: int, max_seconds: float, *, vary: bool, warmup: int = 0
+    url: str,
+    rounds: int,
+    max_seconds: float,
+    *,
+    vary: bool,
+    warmup: int = 0,
+    cold: bool = False,
 ) -> dict[str, Any]:
     """``service.match`` + response models in one process. The first call builds the snapshot
     (reported as ``first_call_ms``); then ``warmup`` calls that are not timed (a server that
     has been answering for a while: its SQLite page cache and facts cache filled; with
     ``vary`` they use specs none of the timed calls repeats), then the timed calls; with
-    ``vary`` every call uses a new spec."""
+    ``vary`` every call uses a new spec. ``cold``: the OS page cache is dropped after the
+    warm-up (``drop_page_cache``)."""
     db = Database(url)
     times: list[float] = []
     cpu: list[float] = []
     candidates = eligible = 0
     first = 0.0
+    dropped = False
     load_before = load()
     probe_before = cpu_probe_ms()
     deadline = time.perf_counter() + max_seconds
@@ -300,6 +330,8 @@ def in_process(
         if i == 1 and warmup:
             for j in range(warmup):
                 call(_spec_model(WARMUP_OFFSET + j if vary else None))
+            if cold:
+                dropped = drop_page_cache()
             deadline = time.perf_counter() + max_seconds
         spec_model = _spec_model(i if vary else None)  # (the request body: not timed)
         t0 = time.perf_counter()
@@ -329,6 +361,8 @@ def in_process(
             round(pct(times[i : i + 300], 0.99), 2) for i in range(0, len(times) - 299, 300)
         ],
         "cpu_p50_ms": round(statistics.median(cpu), 2),
+        "page_cache_dropped": dropped,
+        "rss_mb": rss_mb(),
         "candidates": candidates,
         "returned": eligible,
         "load": f"{load_before} -> {load()}",
@@ -461,6 +495,11 @@ def main() -> int:
     )
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument(
+        "--drop-page-cache",
+        action="store_true",
+        help="drop the OS page cache before the timed new-spec rounds (root only)",
+    )
+    ap.add_argument(
         "--reuse", metavar="DIR", help="SQLite: keep/reuse seeded databases DIR/b<N>.db"
     )
     ap.add_argument(
@@ -472,8 +511,10 @@ def main() -> int:
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
     # as an API worker does at start-up (app.main lifespan): GC thresholds, gc.freeze()
-    gc_threshold = Settings().gc_gen0_threshold
+    settings = Settings()
+    gc_threshold = settings.gc_gen0_threshold
     tune_gc(gc_threshold)
+    matching_index.configure(facts_in_memory=settings.match_facts_in_memory)
     rows = []
     pg = start_postgres(PG_SETTINGS) if args.db == "postgres" else None
     if pg is not None:
@@ -512,13 +553,19 @@ def main() -> int:
                 "lots": n,
                 "seed_seconds": round(seconds, 1),
                 "gc_gen0_threshold": gc_threshold,
+                "match_facts_in_memory": settings.match_facts_in_memory,
             }
             res["in_process"] = in_process(
                 url, args.rounds, args.max_seconds, vary=False, warmup=args.warmup
             )
             log(f"in-process (same requirement): {res['in_process']}")
             res["in_process_varied"] = in_process(
-                url, args.rounds, args.max_seconds, vary=True, warmup=args.warmup
+                url,
+                args.rounds,
+                args.max_seconds,
+                vary=True,
+                warmup=args.warmup,
+                cold=args.drop_page_cache,
             )
             log(f"in-process (a new spec each call): {res['in_process_varied']}")
             if n <= args.check_up_to:

@@ -21,7 +21,7 @@ from app.geo import haversine_km
 from app.lots import service as lot_service
 from app.lots.models import Lot
 from app.lots.schemas import LotCreate
-from app.matching import index, scoring, service
+from app.matching import index, scoring, search, service
 from app.matching.facts import lot_facts
 from app.matching.index import MATCH_COLUMNS
 from app.matching.schemas import (
@@ -493,3 +493,108 @@ def test_incremental_refresh_and_memoised_scans_stay_exact(db, pool) -> None:  #
                 row.updated_at = dt.datetime.now(dt.UTC)
             s.flush()
         same()
+
+
+def _snapshot_facts_equal_database_facts(db: Any) -> int:
+    """For every active lot: the snapshot's facts at the row's version equal ``lot_facts`` of
+    the database row, and an older version gives None. Returns the number of lots."""
+    with db.transaction(write=False) as s:
+        ix = index.index_for(s)
+        ix.refreshed_generation(s)
+        held = index.SnapshotRows(ix)
+        rows = s.execute(select(*MATCH_COLUMNS, Lot.version).where(Lot.status == "active")).all()
+        for r in rows:
+            at = ix.row_of[r.id]
+            assert held.facts(at, r.id, int(r.version)) == lot_facts(r), r.id
+            assert held.facts(at, r.id, int(r.version) - 1) is None
+    return len(rows)
+
+
+def test_snapshot_facts_equal_the_database_facts(db, pool) -> None:  # type: ignore[no-untyped-def]
+    """With ``match_facts_in_memory`` (the default) a match takes the exact facts of its lots
+    from the snapshot: built, and after refreshes that change any of their sources, they equal
+    the facts of the database row."""
+    rng = random.Random(11)
+    assert _snapshot_facts_equal_database_facts(db) > 150
+    with db.transaction(write=False) as s:
+        facts_texts = [t for t in s.scalars(select(Lot.match_facts)) if t]
+    for _ in range(2):
+        with db.transaction() as s:
+            for lot_id in rng.sample(pool, 60):
+                row = s.get_one(Lot, lot_id)
+                change = rng.choice(
+                    ["title", "certs", "facts", "price", "position", "from", "status", "org"]
+                )
+                if change == "title":
+                    row.title = rng.choice(["Regranulat PP schwarz – Ø 3 mm", "PE-LD film, 12 t"])
+                elif change == "certs":
+                    row.certifications = rng.choice(
+                        [
+                            [],
+                            [
+                                {
+                                    "scheme": "ISCC PLUS",
+                                    "valid_from": "2026-01-01",
+                                    "valid_until": "2027-06-30",
+                                }
+                            ],
+                        ]
+                    )
+                elif change == "facts":
+                    row.match_facts = rng.choice(facts_texts)
+                elif change == "price":
+                    row.price_per_t_minor = rng.choice([None, 45_050, 99_999])
+                elif change == "position":
+                    row.latitude, row.longitude = rng.uniform(47, 55), rng.uniform(6, 15)
+                elif change == "from":
+                    row.available_from = rng.choice([None, dt.date(2026, 9, 1)])
+                elif change == "status":
+                    row.status = "active"
+                    row.available_kg = 1234.5
+                else:
+                    row.organization_id = pool_org(db)
+                row.updated_at = dt.datetime.now(dt.UTC)
+            s.flush()
+        assert _snapshot_facts_equal_database_facts(db) > 150
+
+
+@pytest.fixture
+def facts_from_database():  # type: ignore[no-untyped-def]
+    """Snapshots created in the test do not hold the facts (``match_facts_in_memory=false``)."""
+    index.configure(facts_in_memory=False)
+    index.reset()
+    yield
+    index.configure(facts_in_memory=True)
+    index.reset()
+
+
+def test_a_match_reads_no_facts_from_the_database_when_the_snapshot_holds_them(  # type: ignore[no-untyped-def]
+    db, pool, monkeypatch
+) -> None:
+    monkeypatch.setattr(search, "facts_rows", _no_facts_read)
+    spec = _build(FIXED_SPECS["bench_like"])
+    with db.transaction(write=False) as s:
+        fast = service.match(s, spec, limit=50, include_ineligible=True)
+        exact = service.match_exact(s, spec, limit=50, include_ineligible=True)
+    assert _shown(fast, spec) == _shown(exact, spec)
+    assert exact.results
+
+
+def _no_facts_read(*_: Any) -> Any:
+    raise AssertionError("facts read from the database")
+
+
+@pytest.mark.parametrize("name", ["bench_like", "proposals", "ties_distance"])
+def test_fast_path_equals_exact_with_facts_read_from_the_database(  # type: ignore[no-untyped-def]
+    db, pool, facts_from_database, monkeypatch, name
+) -> None:
+    reads = []
+    real = search.facts_rows
+    monkeypatch.setattr(search, "facts_rows", lambda *a: reads.append(1) or real(*a))
+    spec = _build(FIXED_SPECS[name])
+    with db.transaction(write=False) as s:
+        for ineligible in (False, True):
+            fast = service.match(s, spec, limit=20, include_ineligible=ineligible)
+            exact = service.match_exact(s, spec, limit=20, include_ineligible=ineligible)
+            assert _shown(fast, spec) == _shown(exact, spec)
+    assert reads
