@@ -27,6 +27,13 @@ and a scan works on column slices; a scan runs in three phases (``_evaluate_rows
 Thread safety: one lock guards refresh and scan (both short, numpy-bound); the exact phase works
 on copies. The exact facts of lots (``lots.match_facts`` -> ``LotFacts``) are cached per (id,
 version).
+
+Exact facts in memory (``match_facts_in_memory``, the default): each row also holds the lot's
+title and stored match facts (one bytes object, ~380 bytes), and its organisation and
+certificates as codes, so ``SnapshotRows.facts`` gives the exact facts a database read would
+(tested) and a match reads from the database only the state of its final top K, through an
+index. Reads of facts from a 5.8 GB SQLite file went to the disk whenever the OS had evicted
+its pages (p99 of new specs at 1M lots 17-107 ms against 11-12 ms from memory).
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ this request already carries the state of that read). A lot gone, no longer acti
 quantity is dropped; a changed quantity is re-scored; and the search goes on until every lot
 of the final top K has been checked. So a lot withdrawn or reserved a moment ago, by any
 worker, is never offered, whatever the snapshot says.
+
+Facts: from the worker's cache, else from the snapshot (``SnapshotRows.facts``) when it holds
+the lot at the scanned version, else from the database (``facts_rows``).
 """
 
 from __future__ import annotations

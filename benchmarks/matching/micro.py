@@ -23,6 +23,10 @@
 * ``compiles``: how many of 900 new specs compile a facts-read statement shape during the
   request (or the refresh's, once) when the worker did not compile them at start-up
   (``search.precompile``), and how long those compiles took.
+* ``factsab``: ``newspec`` with the exact facts held in the snapshot
+  (``match_facts_in_memory``) and read from the database, alternately (``--blocks`` times
+  each, a new snapshot per block), on the same data in one process; with ``--drop-page-cache``
+  the OS page cache is dropped after each block's warm-up (root only).
 * ``build``: a snapshot build in the main thread while another thread sleeps 50 ms at a
   time: the longest it waited past its wake-up (how long the interpreter lock was held; a
   worker whose health-check thread waits more than uvicorn's timeout is killed).
@@ -186,6 +190,23 @@ def newspec(url: str) -> None:
     print(f"new spec per call: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms {r['p99_by_300_ms']}")
 
 
+def factsab(url: str, blocks: int, cold: bool) -> None:
+    for b in range(blocks):
+        for held in (True, False) if b % 2 == 0 else (False, True):  # order alternates
+            index.configure(facts_in_memory=held)
+            index.reset()
+            in_process(url, 1, 5, vary=False)  # the snapshot build
+            r = in_process(url, 900, 60, vary=True, warmup=100, cold=cold)
+            print(
+                f"block {b + 1} facts {'in memory' if held else 'from the database'}: "
+                f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms {r['p99_by_300_ms']}, "
+                f"CPU p50 {r['cpu_p50_ms']} ms, RSS {r['rss_mb']} MB, "
+                f"page cache dropped: {r['page_cache_dropped']}",
+                flush=True,
+            )
+    index.configure(facts_in_memory=True)
+
+
 def build(db: Database) -> None:
     late = [0.0]
     done = threading.Event()
@@ -214,6 +235,8 @@ def main() -> int:
     ap.add_argument("--only", default="recheck,facts,roundtrip,build")
     ap.add_argument("--rounds", type=int, default=300)
     ap.add_argument("--sqlite-cache-mb", type=int, default=None)
+    ap.add_argument("--blocks", type=int, default=2, help="factsab: blocks per setting")
+    ap.add_argument("--drop-page-cache", action="store_true", help="factsab: cold OS cache")
     args = ap.parse_args()
     only = set(args.only.split(","))
     cache = {} if args.sqlite_cache_mb is None else {"sqlite_cache_mb": args.sqlite_cache_mb}
@@ -237,6 +260,9 @@ def main() -> int:
             compiles(db)
         if "build" in only:
             build(db)
+        if "factsab" in only:
+            tune_gc(Settings().gc_gen0_threshold)  # as an API worker
+            factsab(args.url, args.blocks, args.drop_page_cache)
         if "newspec" in only:
             tune_gc(Settings().gc_gen0_threshold)  # as an API worker
             newspec(args.url)

@@ -526,7 +526,7 @@ def test_snapshot_facts_equal_the_database_facts(db, pool) -> None:  # type: ign
                     ["title", "certs", "facts", "price", "position", "from", "status", "org"]
                 )
                 if change == "title":
-                    row.title = rng.choice(["Regranulat PP schwarz – Ø 3 mm", "PE-LD film, 12 t"])
+                    row.title = rng.choice(["PP schwarz, Ø 3 mm, Körnung", "PE-LD film, 12 t"])
                 elif change == "certs":
                     row.certifications = rng.choice(
                         [
