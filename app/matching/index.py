@@ -251,7 +251,7 @@ _NO_BLOB: Final = b""
 
 
 def _blob(title: str, match_facts: str | bytes | None) -> bytes:
-    """A row's title and stored match facts as one bytes object (about 350 bytes per lot; a
+    """A row's title and stored match facts as one bytes object (about 375 bytes per lot; a
     str and a bytes object apiece would cost 40-80 bytes more), or _NO_BLOB for a lot without
     stored facts (its facts are read from the database)."""
     if not match_facts:
