@@ -132,8 +132,8 @@ class Settings(BaseSettings):
     match_facts_in_memory: bool = Field(
         default=True,
         description="Each worker's matching snapshot also holds every active lot's title and "
-        "stored match facts (about 400 bytes per lot: 0.4 GB at 1,000,000 lots), so a match "
-        "reads only the current state of its final top K from the database, never facts that "
+        "stored match facts (about 370 bytes per lot: 0.37 GB at 1,000,000 active lots), so a "
+        "match reads only the current state of its final top K from the database, never facts that "
         "the OS may have evicted from its page cache. false: facts are read per match (and "
         "cached, 20,000 lots per worker).",
     )

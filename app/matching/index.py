@@ -29,11 +29,11 @@ on copies. The exact facts of lots (``lots.match_facts`` -> ``LotFacts``) are ca
 version).
 
 Exact facts in memory (``match_facts_in_memory``, the default): each row also holds the lot's
-title and stored match facts (one bytes object, ~380 bytes), and its organisation and
+title and stored match facts (one bytes object, ~370 bytes), and its organisation and
 certificates as codes, so ``SnapshotRows.facts`` gives the exact facts a database read would
 (tested) and a match reads from the database only the state of its final top K, through an
 index. Reads of facts from a 5.8 GB SQLite file went to the disk whenever the OS had evicted
-its pages (p99 of new specs at 1M lots 17-107 ms against 11-12 ms from memory).
+its pages (p99 of new specs at 1M lots 17-107 ms against 11.9 ms from memory).
 """
 
 from __future__ import annotations
@@ -351,8 +351,8 @@ class Candidates:
     d_lb: F64  # lower bound of the distance in km (inf without a delivery location)
     maybe_eligible: BoolA
     generation: int  # of the snapshot the scan saw
-    rows: I64 | None = None  # the candidates' snapshot rows, in ``source``
-    source: SnapshotRows | None = None
+    rows: I64  # the candidates' snapshot rows, in ``source``
+    source: SnapshotRows
 
 
 @dataclass

@@ -172,7 +172,7 @@ class TopK:
         for p in positions:
             key = (self.c.ids[p], int(self.c.versions[p]))
             facts = self.ix.cached_facts(key)
-            if facts is None and source is not None and at is not None:
+            if facts is None:
                 facts = source.facts(int(at[p]), *key)  # held in the snapshot
                 if facts is not None:
                     self.ix.cache_facts(key, facts)
