@@ -221,6 +221,9 @@ _CERT_UNKNOWN: Final = -1  # certificates present but not representable as a bit
 _MAX_SCHEMES: Final = 62
 
 
+Group = tuple[int, int, int]  # (family code, polymer code, DQL)
+
+
 class _Vocab:
     """Value (a string, or a tuple of numbers) | None <-> small int (0 is None)."""
 
@@ -392,16 +395,16 @@ class LotIndex:
         self._facts: OrderedDict[tuple[str, int], scoring.LotFacts] = OrderedDict()
         self._facts_lock = threading.Lock()
         self._cert_memo: dict[str, int] = {}
-        # The contiguous row range [start, end) of each (family, polymer) code: the first cut of
-        # a scan (the build orders rows by group). Rows added or moved later are listed in
-        # ``_extra`` (a moved row stays in its old range too, so scans re-check the codes).
-        self._groups: dict[tuple[int, int], tuple[int, int]] = {}
+        # The contiguous row range [start, end) of each (family, polymer, DQL) group: the first
+        # cut of a scan (the build orders rows by group). Rows added or moved later are listed
+        # in ``_extra`` (a moved row stays in its old range too, so scans re-check the codes).
+        self._groups: dict[Group, tuple[int, int]] = {}
         # Rows changed by refreshes (a changelog), and memoised scans with their position in it.
         self._changes: list[int] = []
         self.generation = 0  # +1 per applied change and per build
         self._answers: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
         self._scans: OrderedDict[tuple[scoring.Spec, bool, bool], tuple[int, Any]] = OrderedDict()
-        self._extra: dict[tuple[int, int], list[int]] = {}
+        self._extra: dict[Group, list[int]] = {}
         self.build_seconds = 0.0
         self._alloc(0)
 
@@ -455,8 +458,10 @@ class LotIndex:
         v = self.vocab
         fam = v["family"].code(r.family)
         poly = v["polymer"].code(canonical_polymer(r.polymer))
-        if new or (int(self.codes["family"][i]), int(self.codes["polymer"][i])) != (fam, poly):
-            self._extra.setdefault((fam, poly), []).append(i)
+        dql = int(r.dql or 0)
+        group = (fam, poly, dql)
+        if new or self._group_of(i) != group:
+            self._extra.setdefault(group, []).append(i)
         self.codes["family"][i] = fam
         self.codes["polymer"][i] = poly
         self.codes["form"][i] = v["form"].code(r.form)
@@ -469,7 +474,7 @@ class LotIndex:
         self.codes["certs"][i] = v["certs"].code(_certs_text(r.certifications))
         f = self.floats
         nan = math.nan
-        f["dql"][i] = int(r.dql or 0)
+        f["dql"][i] = dql
         f["available_kg"][i] = float(r.available_kg)
         f["latitude"][i] = r.latitude
         f["longitude"][i] = r.longitude
@@ -494,6 +499,13 @@ class LotIndex:
         self.ints["certmask"][i] = self._certmask(r.certifications)
         self.alive[i] = True
         self.blobs[i] = _blob(r.title, r.match_facts) if self.facts_in_memory else _NO_BLOB
+
+    def _group_of(self, i: int) -> Group:
+        return (
+            int(self.codes["family"][i]),
+            int(self.codes["polymer"][i]),
+            int(self.floats["dql"][i]),
+        )
 
     def _upsert(self, r: Any) -> None:
         i = self.row_of.get(r.id)
@@ -663,14 +675,16 @@ class LotIndex:
             f[f"{col}_hi"][part] = v + ksd - tol
 
     def _order_by_group(self, n: int) -> None:
-        """Reorder the first n rows by (family, polymer text): every (family, polymer) group is
-        then one contiguous range, and subtypes sort next to their base polymer (``PP``,
-        ``PP-H``, ``PP-R``), so a scan reads column slices (views) instead of gathering rows."""
+        """Reorder the first n rows by (family, polymer text, DQL): every (family, polymer,
+        DQL) group is then one contiguous range, the levels of a polymer in a row and subtypes
+        next to their base polymer (``PP``, ``PP-H``, ``PP-R``), so a scan reads column slices
+        (views) instead of gathering rows, and a hard minimum DQL skips the lower levels."""
         fam_rank = _text_rank(self.vocab["family"])
         poly_rank = _text_rank(self.vocab["polymer"])
         fam = fam_rank[self.codes["family"][:n]]
         poly = poly_rank[self.codes["polymer"][:n]]
-        order = np.lexsort((poly, fam))
+        dql = self.floats["dql"][:n].astype(np.int64)
+        order = np.lexsort((dql, poly, fam))
         for arrays in (self.codes, self.floats, self.ints):
             for column in arrays.values():
                 column[:n] = column[:n][order]
@@ -678,12 +692,11 @@ class LotIndex:
         self.ids = [self.ids[i] for i in positions]
         self.blobs = [self.blobs[i] for i in positions]
         self.row_of = {lot_id: i for i, lot_id in enumerate(self.ids)}
-        key = (fam[order].astype(np.int64) << 32) | poly[order]
+        key = (fam[order].astype(np.int64) << 40) | (poly[order].astype(np.int64) << 8) | dql[order]
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]).tolist()
         ends = [*starts[1:], n]
         for a, b in zip(starts, ends, strict=True):
-            group = (int(self.codes["family"][a]), int(self.codes["polymer"][a]))
-            self._groups[group] = (a, b)
+            self._groups[self._group_of(a)] = (a, b)
 
     def __init_storage(self) -> None:
         self.n = 0
@@ -757,6 +770,17 @@ class LotIndex:
             polymers.add(0)
         return fam, polymers
 
+    @staticmethod
+    def _min_dql(spec: scoring.Spec, eligible_only: bool) -> int:
+        """The lowest DQL an eligible lot can have (a hard DQL criterion's minimum; a lot's
+        DQL is never missing, so its missing-value policy does not matter)."""
+        if not eligible_only:
+            return 0
+        return max(
+            (c.minimum for c in spec.criteria if isinstance(c, scoring.DqlCriterion) and c.hard),
+            default=0,
+        )
+
     def _cut_rows(self, spec: scoring.Spec, rows: I64, eligible_only: bool) -> I64:
         """Of ``rows``: active, of the family, with quantity (and a compatible polymer)."""
         fam, polymers = self._cut(spec, eligible_only)
@@ -771,15 +795,17 @@ class LotIndex:
 
     def _first_cut(self, spec: scoring.Spec, *, eligible_only: bool) -> list[Part]:
         """The parts of the snapshot a scan reads: the contiguous ranges of the family's
-        (family, polymer) groups, only the compatible polymers with a hard polymer criterion,
-        merged where adjacent, plus the rows added or moved since the build (``_extra``)."""
+        (family, polymer, DQL) groups, only the compatible polymers with a hard polymer
+        criterion and the levels from a hard minimum DQL up, merged where adjacent, plus the
+        rows added or moved since the build (``_extra``)."""
         fam, polymers = self._cut(spec, eligible_only)
         if fam is None:
             return []
+        min_dql = self._min_dql(spec, eligible_only)
         wanted = [
             key
             for key in {*self._groups, *self._extra}
-            if key[0] == fam and (polymers is None or key[1] in polymers)
+            if key[0] == fam and (polymers is None or key[1] in polymers) and key[2] >= min_dql
         ]
         merged: list[list[int]] = []
         for a, b in sorted(self._groups[key] for key in wanted if key in self._groups):
@@ -932,31 +958,55 @@ class LotIndex:
             hit = shared.get("distance")
             if hit is not None:  # distances already computed stay aligned with the rows
                 shared["distance"] = (rows, hit[1][sel])
-        # (C) the criteria that filter nothing only bound the score: the final rows only
+        # (C) the criteria that filter nothing only bound the score: the final rows only.
+        # num / den, den a scalar unless some criterion is ignored when missing; scalar
+        # outcomes stay scalars (most criteria: no per-row array at all).
         num = np.zeros(len(rows))
-        den = np.zeros(len(rows))
+        den: F64 | float = 0.0
+        const = 0.0  # the part of num that is the same for every row
         for (crit, ev), done in zip(plan, outcomes, strict=True):
+            w = float(crit.weight)
             if done is None and eligible_only and applies(crit) and _passing_scores_one(crit):
                 # every row passed this hard criterion with a value: it scores 1
-                num += float(crit.weight)
-                den += float(crit.weight)
+                const += w
+                den += w
                 continue
             if done is None:
-                done = ev.outcome(rows)
-            w = float(crit.weight)
-            pv = np.broadcast_to(done.pv, rows.shape)
-            pa = np.broadcast_to(done.pa, rows.shape)
-            ubv = np.clip(np.broadcast_to(done.ubv, rows.shape), 0.0, 1.0)
-            if crit.if_missing != "ignore":
-                num += w * np.where(pv, ubv, 0.0)
-                den += w
+                done = ev.outcome(rows, need_pass=False)
+            ubv = done.ubv
+            if isinstance(ubv, np.ndarray):
+                ubv = np.minimum(ubv, 1.0)
+                np.maximum(ubv, 0.0, out=ubv)
             else:
-                known = pv & ~pa
-                uncertain = pv & pa
-                num += w * np.where(known, ubv, 0.0) + w * uncertain
-                den += w * (known | uncertain)
+                ubv = min(1.0, max(0.0, float(ubv)))
+            if crit.if_missing != "ignore":
+                den += w
+                if done.pv is True:
+                    value: F64 | float = ubv
+                elif done.pv is False:
+                    continue
+                else:
+                    value = np.where(done.pv, ubv, 0.0)
+            else:
+                pv, pa = done.pv, done.pa
+                known = np.logical_and(pv, np.logical_not(pa))
+                uncertain = np.logical_and(pv, pa)
+                value = np.where(known, ubv, 0.0) + uncertain
+                den = den + w * np.logical_or(known, uncertain)
+            if isinstance(value, np.ndarray):
+                value *= w  # (a new array: np.minimum / np.where made it)
+                num += value
+            else:
+                const += w * value
+        if const:
+            num += const
         with np.errstate(invalid="ignore", divide="ignore"):
-            ub = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+            if isinstance(den, np.ndarray):
+                ub = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+            elif den > 0:
+                ub = num / den
+            else:
+                ub = np.ones(len(rows))
         cap = np.minimum(1.0, ub + 1e-7)
         d = plan[0][1].distance_lb(rows) if plan else None
         d_lb = np.full(len(rows), np.inf) if d is None else d
@@ -1103,8 +1153,10 @@ class _Evaluator:
         self.crit = crit
         self.shared = shared  # per scan: distances of the current rows
 
-    def outcome(self, rows: Part) -> _Outcome:
-        return self._compute(rows)
+    def outcome(self, rows: Part, *, need_pass: bool = True) -> _Outcome:
+        """The criterion's possible outcomes over ``rows``; without ``need_pass`` the
+        ``passv`` field may be left at True (the bound-only use of phase C)."""
+        return self._compute(rows, need_pass)
 
     def nonblocking(self, rows: Part) -> BoolA | bool | None:
         """The rows this hard criterion cannot make ineligible, in as few array operations as
@@ -1208,7 +1260,7 @@ class _Evaluator:
         self.shared["distance"] = (rows, out)
         return out
 
-    def _compute(self, rows: Part) -> _Outcome:
+    def _compute(self, rows: Part, need_pass: bool = True) -> _Outcome:
         c = self.crit
         ix = self.ix
         f = ix.floats
@@ -1257,7 +1309,7 @@ class _Evaluator:
         if isinstance(c, scoring.CertificationCriterion):
             return self._certs(c, rows)
         if isinstance(c, scoring.WindowCriterion):
-            return self._window(c, rows)
+            return self._window(c, rows, need_pass)
         return _unknown()  # ReachCriterion and anything new: decided by the exact scorer
 
     def _price(self, c: scoring.PriceCriterion, rows: Part) -> _Outcome:
@@ -1294,7 +1346,7 @@ class _Evaluator:
         ub = np.where(ok, 1.0, count / len(c.schemes))
         return _Outcome(has, ok, ub, ~has)
 
-    def _window(self, c: scoring.WindowCriterion, rows: Part) -> _Outcome:
+    def _window(self, c: scoring.WindowCriterion, rows: Part, need_pass: bool) -> _Outcome:
         col = _WINDOW_COLUMNS.get(c.prop)
         if col is None or col[1] != c.canonical_unit:
             return _unknown()
@@ -1304,10 +1356,15 @@ class _Evaluator:
             has = ~np.isnan(f["mfr"][rows])
             return _Outcome(~has, True, 1.0, True)
         # lo / hi: mean -+ k sd (a hair narrower than the exact scorer's), moved inward by the
-        # tolerance (``_derive_windows``); NaN without a value
-        lo = f[f"{col[0]}_lo"][rows]
-        hi = f[f"{col[0]}_hi"][rows]
-        has = ~np.isnan(lo)
+        # tolerance (``_derive_windows``); NaN without a value (both, or neither). Only the
+        # sides the window uses are read.
+        below = c.minimum is not None or c.target is not None
+        above = c.maximum is not None or c.target is not None
+        lo = f[f"{col[0]}_lo"][rows] if below else None
+        hi = f[f"{col[0]}_hi"][rows] if above or lo is None else None
+        either = lo if lo is not None else hi
+        assert either is not None
+        has = ~np.isnan(either)
         # Comparable for sure (given the value) only if the method and every condition can be
         # read from the columns: the MFR's temperature and load, per distinct pair.
         sure = not c.methods and all(
@@ -1317,37 +1374,43 @@ class _Evaluator:
             for name, wanted in c.conditions
         )
         tables = self._condition_tables(c)
+        # The exact facts may still lack the value (e.g. no unit): "value or absent".
+        pv: BoolA
+        pa: BoolA | bool
         if tables is None:
-            comparable = has if sure else np.zeros(has.shape, dtype=np.bool_)
-            incomparable = ~has
+            pv = has  # incomparable only without a value
+            pa = ~has if sure else True  # not surely comparable: absent stays possible
         else:
             same, other = tables
             code = self.ix.codes["mfr_cond"][rows]
-            comparable = has & np.take(same, code) if sure else np.zeros(has.shape, np.bool_)
-            incomparable = ~has | (np.take(other, code) & has)
-        # The exact facts may still lack the value (e.g. no unit): "value or absent".
-        pv = ~incomparable
-        pa = ~comparable | ~has
-        with np.errstate(invalid="ignore"):  # NaN (no value): decided by ``has`` below
-            inside = np.ones(has.shape, dtype=np.bool_)
-            if c.minimum is not None:
-                inside &= lo >= c.minimum
-            if c.maximum is not None:
-                inside &= hi <= c.maximum
+            pv = has & ~np.take(other, code)
+            pa = ~(has & np.take(same, code)) if sure else True
+        with np.errstate(invalid="ignore"):  # NaN (no value): pv is False there
+            inside: BoolA | bool = True
+            if need_pass:
+                if lo is not None and c.minimum is not None:
+                    inside = lo >= c.minimum
+                if hi is not None and c.maximum is not None:
+                    high = hi <= c.maximum
+                    inside = high if inside is True else inside & high
+                if inside is not True:
+                    inside = np.where(has, inside, True)
             if c.target is not None:
+                assert lo is not None
+                assert hi is not None
                 t = c.target
                 # |v - t| + k sd - tol, which is hi - t above the target and t - lo below it
-                dist = np.maximum(np.maximum(hi - t, t - lo), 0.0)
+                dist = np.maximum(hi - t, t - lo)
+                np.maximum(dist, 0.0, out=dist)
                 ub = 1.0 - dist / (2.0 * c.reach())
             else:
-                over = np.zeros(has.shape)
-                if c.maximum is not None:
-                    over = np.maximum(over, hi - c.maximum)
-                if c.minimum is not None:
+                over: F64 | float = 0.0
+                if hi is not None and c.maximum is not None:
+                    over = np.maximum(hi - c.maximum, 0.0)
+                if lo is not None and c.minimum is not None:
                     over = np.maximum(over, c.minimum - lo)
-                ub = 1.0 - over / c.width()
-        ub = np.where(has, ub, 1.0)
-        inside = np.where(has, inside, True)
+                ub = 1.0 - np.asarray(over) / c.width()
+        # ub is NaN where there is no value: every use masks it by pv (False there)
         return _Outcome(pv, inside, ub, pa)
 
 

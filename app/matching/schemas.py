@@ -209,22 +209,29 @@ def present_demand(ref: str, result: scoring.Result) -> DemandOut:
 
 
 def _explanation_dict(result: scoring.Result) -> list[dict[str, Any]]:
-    return [
-        {
-            "criterion": e.check.criterion,
-            "hard": bool(e.hard),
-            "weight": float(e.weight),
-            "verdict": e.check.verdict,
-            "lot_value": e.check.lot_value,
-            "requirement": e.check.requirement,
-            "score": round(e.check.score, 6),
-            "contribution": round(e.contribution, 6),
-            "counted": bool(e.counted),
-            "blocking": bool(e.blocking),
-            "detail": e.check.detail,
-        }
-        for e in result.explanation
-    ]
+    # hard / counted / blocking are Python bools already (scoring.combine); a score of 0 or 1
+    # (most criteria) needs no rounding
+    out = []
+    for e in result.explanation:
+        c = e.check
+        score = c.score
+        part = e.contribution
+        out.append(
+            {
+                "criterion": c.criterion,
+                "hard": e.hard,
+                "weight": float(e.weight),
+                "verdict": c.verdict,
+                "lot_value": c.lot_value,
+                "requirement": c.requirement,
+                "score": score if score == 1.0 or score == 0.0 else round(score, 6),
+                "contribution": part if part == 0.0 else round(part, 6),
+                "counted": e.counted,
+                "blocking": e.blocking,
+                "detail": c.detail,
+            }
+        )
+    return out
 
 
 def _km(d: float | None) -> float | None:

@@ -138,6 +138,21 @@ class Criterion:
     hard: bool = True
     weight: float = 1.0
     if_missing: MissingPolicy = "fail"
+    # The requirement every check of this criterion shows: constant, so built once
+    # (``_requirement``) and shared by the checks, which nothing mutates (hot path of matching:
+    # a dict per criterion per lot was a sixth of the exact scoring).
+    _req: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_req", self._requirement())
+
+    def _requirement(self) -> Any:
+        return None
+
+    def requirement(self) -> Any:
+        """What the explanation shows as this criterion's requirement (a copy)."""
+        req = self._req
+        return dict(req) if isinstance(req, dict) else list(req) if isinstance(req, list) else req
 
     def check(self, lot: LotFacts, ctx: Context) -> Check:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -157,9 +172,12 @@ class Criterion:
 class FamilyCriterion(Criterion):
     family: str
 
+    def _requirement(self) -> Any:
+        return self.family
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
         ok = lot.family == self.family
-        return self._out("pass" if ok else "fail", float(ok), lot.family, self.family)
+        return self._out("pass" if ok else "fail", float(ok), lot.family, self._req)
 
 
 def polymer_compatible(lot_polymer: str, allowed: str, include_subtypes: bool) -> bool:
@@ -175,8 +193,11 @@ class PolymerCriterion(Criterion):
     values: tuple[str, ...]
     include_subtypes: bool = False
 
+    def _requirement(self) -> Any:
+        return {"values": list(self.values), "include_subtypes": self.include_subtypes}
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
-        req = {"values": list(self.values), "include_subtypes": self.include_subtypes}
+        req = self._req
         if lot.polymer is None:
             return self._out("missing", 0.0, None, req)
         ok = any(polymer_compatible(lot.polymer, v, self.include_subtypes) for v in self.values)
@@ -188,9 +209,12 @@ class ValuesCriterion(Criterion):
     attribute: LotAttribute
     values: tuple[str, ...]
 
+    def _requirement(self) -> Any:
+        return list(self.values)
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
         value = getattr(lot, self.attribute)
-        req = list(self.values)
+        req = self._req
         if value is None:
             return self._out("missing", 0.0, None, req)
         ok = value.lower() in {v.lower() for v in self.values}
@@ -210,10 +234,13 @@ class ReachCriterion(Criterion):
 class DqlCriterion(Criterion):
     minimum: int
 
+    def _requirement(self) -> Any:
+        return {"min": self.minimum}
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
         ok = lot.dql >= self.minimum
         score = 1.0 if ok else lot.dql / self.minimum
-        return self._out("pass" if ok else "fail", score, lot.dql, {"min": self.minimum})
+        return self._out("pass" if ok else "fail", score, lot.dql, self._req)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,8 +248,11 @@ class QuantityCriterion(Criterion):
     min_kg: float | None = None
     max_kg: float | None = None
 
+    def _requirement(self) -> Any:
+        return {"min_kg": self.min_kg, "max_kg": self.max_kg}
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
-        req = {"min_kg": self.min_kg, "max_kg": self.max_kg}
+        req = self._req
         if self.min_kg is None:
             return self._out("pass", 1.0, lot.available_kg, req)
         ok = lot.available_kg >= self.min_kg
@@ -236,8 +266,11 @@ class DeliveryWindowCriterion(Criterion):
     start: dt.date | None = None
     end: dt.date | None = None
 
+    def _requirement(self) -> Any:
+        return {"start": _iso(self.start), "end": _iso(self.end)}
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
-        req = {"start": _iso(self.start), "end": _iso(self.end)}
+        req = self._req
         shown = _iso(lot.available_from) or "now"
         if self.end is None or lot.available_from is None or lot.available_from <= self.end:
             return self._out("pass", 1.0, shown, req)
@@ -250,8 +283,11 @@ class DistanceCriterion(Criterion):
     longitude: float
     max_km: float | None = None
 
+    def _requirement(self) -> Any:
+        return {"max_km": self.max_km}
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
-        req = {"max_km": self.max_km}
+        req = self._req
         d = ctx.distance_km
         if d is None:
             return self._out("missing", 0.0, None, req)
@@ -268,8 +304,11 @@ class PriceCriterion(Criterion):
     currency: str
     basis: Literal["ex_works", "landed"] = "ex_works"
 
+    def _requirement(self) -> Any:
+        return {"max": self.max_per_t, "currency": self.currency, "basis": self.basis}
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
-        req = {"max": self.max_per_t, "currency": self.currency, "basis": self.basis}
+        req = self._req
         if lot.price_per_t is None or lot.currency is None:
             return self._out("missing", 0.0, None, req)
         if lot.currency != self.currency:
@@ -292,8 +331,11 @@ class CertificationCriterion(Criterion):
     on: dt.date
     mode: Literal["all", "any"] = "all"
 
+    def _requirement(self) -> Any:
+        return {"schemes": list(self.schemes), "mode": self.mode, "valid_on": self.on.isoformat()}
+
     def check(self, lot: LotFacts, ctx: Context) -> Check:
-        req = {"schemes": list(self.schemes), "mode": self.mode, "valid_on": self.on.isoformat()}
+        req = self._req
         if not lot.certifications:
             return self._out("missing", 0.0, None, req)
         held = sorted(
@@ -329,17 +371,9 @@ class WindowCriterion(Criterion):
     methods: tuple[MethodKey, ...] = ()
     method_names: tuple[str, ...] = ()
     conditions: tuple[tuple[str, float | str], ...] = ()
-    # requirement() is constant: computed once (hot path of matching), copied per check.
-    _req: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_req", self._requirement())
 
     def _show(self, canonical: float) -> float:
         return round((canonical - self.offset) / self.scale, 6)
-
-    def requirement(self) -> dict[str, Any]:
-        return dict(self._req)
 
     def reach(self) -> float:
         """With a target: the distance from it at which the score falls to 0.5 (the farther
@@ -363,7 +397,7 @@ class WindowCriterion(Criterion):
             width = abs(bound) if bound else 1.0
         return width if width > 0 else 1.0
 
-    def _requirement(self) -> dict[str, Any]:
+    def _requirement(self) -> Any:
         req: dict[str, Any] = {"unit": self.unit}
         for key, v in (("min", self.minimum), ("max", self.maximum), ("target", self.target)):
             if v is not None:
@@ -377,7 +411,7 @@ class WindowCriterion(Criterion):
         return req
 
     def check(self, lot: LotFacts, ctx: Context) -> Check:
-        req = self.requirement()
+        req = self._req
         m = lot.measurements.get(self.prop)
         if m is None:
             return self._out("missing", 0.0, None, req)
@@ -522,30 +556,33 @@ def evaluate(spec: Spec, lot: LotFacts, *, distance_km: float | None = None) -> 
 def combine(
     criteria: Sequence[Criterion], checks: Sequence[Check], lot: LotFacts, ctx: Context
 ) -> Result:
-    flags: list[tuple[bool, bool, bool]] = []  # (absent, counted, blocking) per criterion
+    # (criterion, check, absent, counted, blocking) per criterion
+    flags: list[tuple[Criterion, Check, bool, bool, bool]] = []
     total_w = 0.0
     eligible = True
     for crit, chk in zip(criteria, checks, strict=True):
         v = chk.verdict
         if v == "missing" or v == "incomparable":
-            counted = crit.if_missing != "ignore"
-            blocking = crit.hard and crit.if_missing == "fail"
-            flags.append((True, counted, blocking))
+            policy = crit.if_missing
+            counted = policy != "ignore"
+            blocking = policy == "fail" and crit.hard
+            flags.append((crit, chk, True, counted, blocking))
         else:
             counted = True
-            blocking = crit.hard and v == "fail"
-            flags.append((False, True, blocking))
+            blocking = v == "fail" and crit.hard
+            flags.append((crit, chk, False, True, blocking))
         if counted:
             total_w += crit.weight
         if blocking:
             eligible = False
     score_sum = 0.0
     explained: list[Explained] = []
-    for crit, chk, (absent, counted, blocking) in zip(criteria, checks, flags, strict=True):
-        part = 0.0
-        if counted and total_w > 0:
-            part = crit.weight * (0.0 if absent else chk.score) / total_w
+    for crit, chk, absent, counted, blocking in flags:
+        if counted and not absent and total_w > 0:
+            part = crit.weight * chk.score / total_w
             score_sum += part
+        else:
+            part = 0.0
         explained.append(Explained(chk, crit.hard, crit.weight, counted, blocking, part))
     score = 1.0 if total_w <= 0 else min(1.0, max(0.0, score_sum))
     return Result(lot, eligible, score, ctx.distance_km, ctx.landed_per_t, tuple(explained))

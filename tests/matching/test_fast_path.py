@@ -495,6 +495,55 @@ def test_incremental_refresh_and_memoised_scans_stay_exact(db, pool) -> None:  #
         same()
 
 
+def test_scans_follow_lots_that_change_group(db, pool) -> None:  # type: ignore[no-untyped-def]
+    """The build orders rows by (family, polymer, DQL) and a scan reads only the groups a
+    hard polymer criterion and a hard minimum DQL allow: a lot whose DQL or polymer changes
+    after the build is still found, and one that drops out is not offered, exactly as the
+    reference path decides (memoised scans and scans of the groups alike)."""
+    rng = random.Random(11)
+    spec = _build({k: v for k, v in FIXED_SPECS["bench_like"].items() if k != "delivery_location"})
+    blocker = {type(c): c.name for c in spec.criteria}
+    dql_name = blocker[scoring.DqlCriterion]
+    polymer_name = blocker[scoring.PolymerCriterion]
+
+    def verdicts() -> dict[str, list[str]]:
+        """Lot id -> the criteria it fails (exact), checked against both kinds of scan."""
+        with db.transaction(write=False) as s:
+            ix = index.index_for(s)
+            memoised = set(ix.scan(s, spec, eligible_only=True, skip_quantity=False).ids)
+            ix._scans.clear()  # a scan of the groups (the first cut), not a patched memo
+            fresh = set(ix.scan(s, spec, eligible_only=True, skip_quantity=False).ids)
+            rows = s.execute(select(*MATCH_COLUMNS).where(Lot.status == "active")).all()
+        out = {}
+        for row in rows:
+            result = scoring.evaluate(spec, lot_facts(row))
+            if result.eligible:
+                assert row.id in memoised, row.id
+                assert row.id in fresh, row.id
+            out[row.id] = result.failed
+        return out
+
+    before = verdicts()
+    # lots the build put in a group the scan skips, that become eligible by one change
+    raise_dql = [i for i, f in before.items() if f == [dql_name]]
+    set_polymer = [i for i, f in before.items() if f == [polymer_name]]
+    drop = rng.sample([i for i, f in before.items() if not f], 3)
+    assert raise_dql, "the pool should hold lots that fail on their DQL only"
+    with db.transaction() as s:
+        for lot_id in raise_dql + set_polymer + drop:
+            row = s.get_one(Lot, lot_id)
+            if lot_id in drop:
+                row.dql = 1
+            elif lot_id in raise_dql:
+                row.dql = 4
+            else:
+                row.polymer = "PP"
+            row.updated_at = dt.datetime.now(dt.UTC)
+    after = verdicts()
+    assert all(not after[i] for i in raise_dql + set_polymer)
+    assert all(after[i] == [dql_name] for i in drop)
+
+
 def _snapshot_facts_equal_database_facts(db: Any) -> int:
     """For every active lot: the snapshot's facts at the row's version equal ``lot_facts`` of
     the database row, and an older version gives None. Returns the number of lots."""
