@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime as dt
 import functools
 import math
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Integer, bindparam, cast, literal, null, select, union_all
+from sqlalchemy import bindparam, cast, null, select, union_all
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -39,7 +38,7 @@ from app.matching import scoring
 from app.matching.facts import lot_facts
 from app.matching.index import MATCH_COLUMNS, Candidates, LotIndex, precompile_refresh
 
-__all__ = ["TopK", "current_state", "facts_rows", "precompile", "refresh_with_state"]
+__all__ = ["TopK", "current_state", "facts_rows", "precompile"]
 
 Mode = Literal["rank", "near"]
 Key = tuple[Any, ...]
@@ -105,49 +104,6 @@ def _facts_select(n: int, m: int) -> AnySelect:
 MAX_PRECOMPILED: Final = 256  # ids per list: a chunk is at most CHUNK + limit (<= 100) lots
 
 
-# The refresh's read and the state re-check in one statement: a match refreshes the snapshot at
-# its end, with the state of its top K (PostgreSQL: one round trip instead of two).
-_REFRESH_QUERIES = CompiledQueries(maxsize=16)
-
-
-def _changed_and_state(m: int) -> AnySelect:
-    """Lots updated since ``since`` (kind 0: the refresh's narrow read) and the state of
-    ``m`` lots (s0..; kind 1), as (id, version, status, available_kg, kind)."""
-    changed = select(
-        Lot.id, Lot.version, Lot.status, Lot.available_kg, literal(0, Integer).label("kind")
-    ).where(Lot.updated_at >= bindparam("since", type_=Lot.__table__.c.updated_at.type))
-    if not m:
-        return changed
-    state = select(
-        Lot.id, Lot.version, Lot.status, Lot.available_kg, literal(1, Integer).label("kind")
-    ).where(Lot.id.in_([bindparam(f"s{j}") for j in range(m)]))
-    return union_all(changed, state)
-
-
-def refresh_with_state(
-    session: Session, ix: LotIndex, lot_ids: list[str]
-) -> tuple[int, dict[str, tuple[str, float]]]:
-    """Refresh the snapshot and read the state (``current_state``) of ``lot_ids``: the
-    snapshot's generation after the refresh, and the state. On PostgreSQL in one statement
-    (``UNION ALL``); on SQLite, where a statement costs no round trip, and when the snapshot
-    is due a build, as the refresh and the re-check it replaces."""
-    raw = session_raw(session)
-    with ix.lock:
-        if ix.needs_build() or raw.dialect.name == "sqlite":
-            ix.refresh(session)
-            return ix.generation, current_state(session, lot_ids)
-        started = dt.datetime.now(dt.UTC)
-        m = _padded(len(lot_ids))
-        params: dict[str, Any] = {"since": ix.since}
-        params |= {f"s{j}": lot_id for j, lot_id in enumerate(lot_ids)}
-        params |= {f"s{j}": _NO_ID for j in range(len(lot_ids), m)}
-        rows = _REFRESH_QUERIES.rows(raw, m, functools.partial(_changed_and_state, m), params)
-        ix.apply_changed(session, [r[:4] for r in rows if r[4] == 0])
-        ix.refreshed(started)
-        state = {r[0]: (str(r[2]), float(r[3])) for r in rows if r[4] == 1}
-        return ix.generation, state
-
-
 def precompile(dialect: Dialect) -> int:
     """Compile the facts read for every padded shape up to ``MAX_PRECOMPILED`` ids (the
     worker's start-up, after its snapshot build): a first use of a shape otherwise cost the
@@ -156,9 +112,6 @@ def precompile(dialect: Dialect) -> int:
     precompile_refresh(dialect)
     sizes = [1 << e for e in range(MAX_PRECOMPILED.bit_length())]
     others = [0] if dialect.name == "sqlite" else [0, *sizes]
-    if dialect.name != "sqlite":
-        for m in others:
-            _REFRESH_QUERIES.prepare(dialect, m, functools.partial(_changed_and_state, m))
     for n in sizes:
         for m in others:
             _FACTS_QUERIES.prepare(dialect, (n, m), functools.partial(_facts_select, n, m))
@@ -199,21 +152,9 @@ def facts_rows(
 
 class TopK:
     def __init__(
-        self,
-        session: Session,
-        index: LotIndex,
-        spec: scoring.Spec,
-        cands: Candidates,
-        *,
-        refresh_at_end: bool = False,
+        self, session: Session, index: LotIndex, spec: scoring.Spec, cands: Candidates
     ) -> None:
-        """``refresh_at_end``: the scan did not refresh the snapshot; the search ends with
-        ``refresh_with_state`` (the refresh and the state re-check in one statement), and if
-        the snapshot moved past the scan's generation, ``top`` returns nothing and ``moved``
-        tells the caller to search again."""
         self.session = session
-        self.refresh_at_end = refresh_at_end
-        self.moved = False
         self.ix = index
         self.spec = spec
         self.c = cands
@@ -357,18 +298,9 @@ class TopK:
             if len(todo) == 0:
                 top = [p for p, _ in ordered[:k]]
                 unchecked = [self.c.ids[p] for p in top if self.c.ids[p] not in self.fresh]
-                if self.refresh_at_end:  # once, even with nothing to re-check
-                    self.refresh_at_end = False
-                    generation, state = refresh_with_state(self.session, self.ix, unchecked)
-                    if generation != self.c.generation:
-                        self.moved = True
-                        return []
-                    for lot_id in unchecked:
-                        self.fresh[lot_id] = state.get(lot_id)
-                elif not unchecked:
+                if not unchecked:
                     return [best[p][1] for p in top]
-                else:
-                    self._recheck(unchecked)
+                self._recheck(unchecked)
                 for p in top:
                     r = self._evaluate(p)
                     if r is None or (accept is not None and not accept(r)):
