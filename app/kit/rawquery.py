@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import CompoundSelect, Select
 from sqlalchemy.engine import Dialect
@@ -50,58 +50,6 @@ def run_sql(conn: RawConnection, sql: str, args: Any) -> tuple[Sequence[tuple[An
         raise DBAPIError.instance(sql, args, exc, dbapi_error, dialect=conn.dialect) from exc
     finally:
         cursor.close()
-
-
-def run_pipelined(
-    conn: RawConnection, statements: Sequence[tuple[str, Any]]
-) -> list[tuple[Sequence[tuple[Any, ...]], Any]]:
-    """Several statements in one round trip where the driver can (psycopg's pipeline mode:
-    all are sent, then all results read; each is still planned, and prepared after a few
-    uses, on its own), one after the other otherwise: (rows, description) per statement."""
-    pipeline = getattr(conn.dbapi, "pipeline", None)
-    if pipeline is None or len(statements) < 2:
-        return [run_sql(conn, sql, args) for sql, args in statements]
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    cursors = [conn.dbapi.cursor() for _ in statements]
-    sql: str | None = None
-    args: Any = None
-    try:
-        with pipeline():
-            for cursor, (sql, args) in zip(cursors, statements, strict=True):
-                cursor.execute(sql, args)
-        return [(cursor.fetchall(), cursor.description) for cursor in cursors]
-    except dbapi_error as exc:
-        raise DBAPIError.instance(sql, args, exc, dbapi_error, dialect=conn.dialect) from exc
-    finally:
-        for cursor in cursors:
-            cursor.close()
-
-
-@dataclass(frozen=True)
-class Bound:
-    """A compiled statement with its arguments (``CompiledQueries.bind``): run it (or several,
-    ``run_pipelined``), then ``convert`` its rows."""
-
-    sql: str
-    args: Any
-    entry: _Compiled
-
-    def convert(
-        self, conn: RawConnection, rows: Sequence[tuple[Any, ...]], description: Any
-    ) -> Sequence[tuple[Any, ...]]:
-        entry = self.entry
-        if not entry.results:
-            entry.results.append(_result_processors(entry, conn.dialect, description))
-        results = entry.results[0]
-        if not results:
-            return rows  # the drivers return tuples
-        out = []
-        for r in rows:
-            row = list(r)
-            for i, rproc in results:
-                row[i] = rproc(row[i])
-            out.append(tuple(row))
-        return out
 
 
 @dataclass(frozen=True)
@@ -165,23 +113,6 @@ class CompiledQueries:
                 self._cache[key] = entry
         return entry
 
-    def bind(
-        self,
-        conn: RawConnection,
-        shape: Hashable,
-        build: Callable[[], AnySelect],
-        params: Mapping[str, Any],
-    ) -> Bound:
-        """The statement ``build()`` makes for ``shape``, its arguments from ``params``
-        (processed by the parameters' types, as SQLAlchemy would)."""
-        entry = self._entry(conn.dialect, shape, build)
-        values = {**entry.defaults, **params}
-        for name, proc in entry.processors.items():
-            if values.get(name) is not None:
-                values[name] = proc(values[name])
-        args: Any = [values[n] for n in entry.positional] if entry.positional else values
-        return Bound(entry.sql, args, entry)
-
     def rows(
         self,
         conn: RawConnection,
@@ -191,9 +122,26 @@ class CompiledQueries:
     ) -> Sequence[tuple[Any, ...]]:
         """Run the statement ``build()`` makes for ``shape`` with ``params``: rows as tuples,
         their values converted by the column types as SQLAlchemy would (UTC datetimes)."""
-        bound = self.bind(conn, shape, build, params)
-        rows, description = run_sql(conn, bound.sql, bound.args)
-        return bound.convert(conn, rows, description)
+        dialect = conn.dialect
+        entry = self._entry(dialect, shape, build)
+        values = {**entry.defaults, **params}
+        for name, proc in entry.processors.items():
+            if values.get(name) is not None:
+                values[name] = proc(values[name])
+        args: Any = [values[n] for n in entry.positional] if entry.positional else values
+        rows, description = run_sql(conn, entry.sql, args)
+        if not entry.results:
+            entry.results.append(_result_processors(entry, dialect, description))
+        results = entry.results[0]
+        if not results:
+            return cast("list[tuple[Any, ...]]", rows)  # the drivers return tuples
+        out = []
+        for r in rows:
+            row = list(r)
+            for i, rproc in results:
+                row[i] = rproc(row[i])
+            out.append(tuple(row))
+        return out
 
     def __len__(self) -> int:
         return len(self._cache)

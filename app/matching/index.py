@@ -21,8 +21,9 @@ So the vectorised filter is never stricter than the exact scorer (``app.matching
 and the bound never lower than the exact score. The service then scores exactly, in bound order,
 only until no unscored lot can still enter the top K (``app.matching.search``).
 
-Layout: the build orders rows by (family, polymer text), so each group is a contiguous range
-and a scan works on column slices; a scan runs in three phases (``_evaluate_rows``).
+Layout: the build orders rows by (family, polymer text, DQL), so each group is a contiguous
+range and a scan works on column slices of the groups a hard polymer criterion and a hard
+minimum DQL allow; a scan runs in three phases (``_evaluate_rows``).
 
 Thread safety: one lock guards refresh and scan (both short, numpy-bound); the exact phase works
 on copies. The exact facts of lots (``lots.match_facts`` -> ``LotFacts``) are cached per (id,
@@ -57,8 +58,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from app.geo.distance import EARTH_RADIUS_KM
-from app.kit.db import RawConnection
-from app.kit.rawquery import Bound, CompiledQueries, session_raw
+from app.kit.rawquery import CompiledQueries, session_raw
 from app.lots.models import Lot, LotStatus
 from app.matching import scoring
 from app.matching.facts import canonical_polymer, certificates, decode_match_facts
@@ -542,14 +542,10 @@ class LotIndex:
 
     # --- build and refresh --------------------------------------------------------------------
 
-    def needs_build(self) -> bool:
-        """The next refresh (re)builds the snapshot: never built, or a quarter of it dead."""
-        return not self.built or (self.dead > 10_000 and self.dead > self.n // 4)
-
     def refresh(self, session: Session) -> None:
         """Bring the snapshot up to date (call with ``lock`` held)."""
         started = dt.datetime.now(dt.UTC)
-        if self.needs_build():
+        if not self.built or (self.dead > 10_000 and self.dead > self.n // 4):
             t0 = time.perf_counter()
             self.__init_storage()
             result = session.connection().execute(
@@ -572,42 +568,26 @@ class LotIndex:
         else:
             assert self.since is not None
             # Narrow read first; the full columns only of rows that changed.
+            changed: list[str] = []
             rows = _QUERIES.rows(
                 session_raw(session), "changed_since", _changed_since, {"since": self.since}
             )
-            self.apply_changed(session, rows)
-        self.refreshed(started)
-
-    def refresh_read(self, raw: RawConnection) -> Bound:
-        """The refresh's narrow read, bound (to run with another statement: ``apply_changed``
-        its rows, then ``refreshed``)."""
-        return _QUERIES.bind(raw, "changed_since", _changed_since, {"since": self.since})
-
-    def apply_changed(self, session: Session, rows: Iterable[Sequence[Any]]) -> None:
-        """Apply the refresh's narrow read (id, version, status, available kg of the lots
-        updated since ``since``): the full columns of the rows that differ from the snapshot
-        are read and applied (call with ``lock`` held)."""
-        changed: list[str] = []
-        active = LotStatus.ACTIVE.value
-        for lot_id, version, status, available_kg in rows:
-            i = self.row_of.get(lot_id)
-            if i is None:
-                if status == active:
+            active = LotStatus.ACTIVE.value
+            for lot_id, version, status, available_kg in rows:
+                i = self.row_of.get(lot_id)
+                if i is None:
+                    if status == active:
+                        changed.append(lot_id)
+                elif (
+                    int(self.ints["version"][i]) != int(version or 0)
+                    or bool(self.alive[i]) != (status == active)
+                    or float(self.floats["available_kg"][i]) != float(available_kg)
+                ):
                     changed.append(lot_id)
-            elif (
-                int(self.ints["version"][i]) != int(version or 0)
-                or bool(self.alive[i]) != (status == active)
-                or float(self.floats["available_kg"][i]) != float(available_kg)
-            ):
-                changed.append(lot_id)
-        for start in range(0, len(changed), 500):
-            full = select(*SNAPSHOT_COLUMNS).where(Lot.id.in_(changed[start : start + 500]))
-            for r in session.connection().execute(full):
-                self._upsert(r)
-
-    def refreshed(self, started: dt.datetime) -> None:
-        """A refresh that began at ``started`` is applied: the next one reads from there
-        (minus the margin)."""
+            for start in range(0, len(changed), 500):
+                full = select(*SNAPSHOT_COLUMNS).where(Lot.id.in_(changed[start : start + 500]))
+                for r in session.connection().execute(full):
+                    self._upsert(r)
         if len(self._changes) > 500_000:  # forget the changelog and the scans built on it
             self._changes = []
             self._scans.clear()

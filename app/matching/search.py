@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime as dt
 import functools
 import math
 from collections.abc import Callable
@@ -33,13 +32,13 @@ from sqlalchemy import bindparam, cast, null, select, union_all
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from app.kit.rawquery import AnySelect, CompiledQueries, run_pipelined, run_sql, session_raw
+from app.kit.rawquery import AnySelect, CompiledQueries, run_sql, session_raw
 from app.lots.models import Lot, LotStatus
 from app.matching import scoring
 from app.matching.facts import lot_facts
 from app.matching.index import MATCH_COLUMNS, Candidates, LotIndex, precompile_refresh
 
-__all__ = ["TopK", "current_state", "facts_rows", "precompile", "refresh_with_state"]
+__all__ = ["TopK", "current_state", "facts_rows", "precompile"]
 
 Mode = Literal["rank", "near"]
 Key = tuple[Any, ...]
@@ -105,30 +104,6 @@ def _facts_select(n: int, m: int) -> AnySelect:
 MAX_PRECOMPILED: Final = 256  # ids per list: a chunk is at most CHUNK + limit (<= 100) lots
 
 
-def refresh_with_state(
-    session: Session, ix: LotIndex, lot_ids: list[str]
-) -> tuple[int, dict[str, tuple[str, float]]]:
-    """Refresh the snapshot and read the state (``current_state``) of ``lot_ids``: the
-    snapshot's generation after the refresh, and the state. On PostgreSQL both statements go
-    in one round trip (psycopg's pipeline mode; one ``UNION ALL`` statement cost more
-    PostgreSQL CPU than the two: benchmarks/matching/README.md); on SQLite, where a statement
-    costs no round trip, and when the snapshot is due a build, one after the other."""
-    raw = session_raw(session)
-    with ix.lock:
-        if ix.needs_build() or raw.dialect.name == "sqlite" or not lot_ids:
-            ix.refresh(session)
-            return ix.generation, current_state(session, lot_ids)
-        started = dt.datetime.now(dt.UTC)
-        read = ix.refresh_read(raw)
-        state_sql = _state_sql(raw.dialect.name, len(lot_ids))
-        (changed, description), (state, _) = run_pipelined(
-            raw, [(read.sql, read.args), (state_sql, tuple(lot_ids))]
-        )
-        ix.apply_changed(session, read.convert(raw, changed, description))
-        ix.refreshed(started)
-        return ix.generation, {i: (str(status), float(kg)) for i, status, kg in state}
-
-
 def precompile(dialect: Dialect) -> int:
     """Compile the facts read for every padded shape up to ``MAX_PRECOMPILED`` ids (the
     worker's start-up, after its snapshot build): a first use of a shape otherwise cost the
@@ -177,21 +152,9 @@ def facts_rows(
 
 class TopK:
     def __init__(
-        self,
-        session: Session,
-        index: LotIndex,
-        spec: scoring.Spec,
-        cands: Candidates,
-        *,
-        refresh_at_end: bool = False,
+        self, session: Session, index: LotIndex, spec: scoring.Spec, cands: Candidates
     ) -> None:
-        """``refresh_at_end``: the scan did not refresh the snapshot; the search ends with
-        ``refresh_with_state`` (the refresh and the state re-check in one statement), and if
-        the snapshot moved past the scan's generation, ``top`` returns nothing and ``moved``
-        tells the caller to search again."""
         self.session = session
-        self.refresh_at_end = refresh_at_end
-        self.moved = False
         self.ix = index
         self.spec = spec
         self.c = cands
@@ -335,18 +298,9 @@ class TopK:
             if len(todo) == 0:
                 top = [p for p, _ in ordered[:k]]
                 unchecked = [self.c.ids[p] for p in top if self.c.ids[p] not in self.fresh]
-                if self.refresh_at_end:  # once, even with nothing to re-check
-                    self.refresh_at_end = False
-                    generation, state = refresh_with_state(self.session, self.ix, unchecked)
-                    if generation != self.c.generation:
-                        self.moved = True
-                        return []
-                    for lot_id in unchecked:
-                        self.fresh[lot_id] = state.get(lot_id)
-                elif not unchecked:
+                if not unchecked:
                     return [best[p][1] for p in top]
-                else:
-                    self._recheck(unchecked)
+                self._recheck(unchecked)
                 for p in top:
                     r = self._evaluate(p)
                     if r is None or (accept is not None and not accept(r)):

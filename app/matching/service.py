@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
@@ -39,7 +39,7 @@ from app.lots.models import Lot, LotStatus
 from app.matching import index, scoring
 from app.matching.facts import lot_facts, property_dimension
 from app.matching.index import MATCH_COLUMNS, index_for
-from app.matching.search import TopK, current_state, precompile, refresh_with_state
+from app.matching.search import TopK, current_state, precompile
 from app.requirements.models import (
     Requirement,
     RequirementEvent,
@@ -319,7 +319,6 @@ def match_exact(
 
 
 PROPOSAL_POOL = 16  # scoring.propose searches this many nearest lots
-MATCH_ATTEMPTS: Final = 3  # searches that refresh at their end before one that refreshes first
 
 
 def match(
@@ -329,62 +328,40 @@ def match(
     limit: int,
     include_ineligible: bool,
 ) -> MatchOutcome:
-    """Fast path: the same results as :func:`match_exact` (see ``app.matching.search``).
-
-    The snapshot is refreshed at the end of the search, in the statement that re-checks the
-    state of the top K (``search.refresh_with_state``: one round trip on PostgreSQL instead of
-    a refresh before and a re-check after). If that refresh changed the snapshot, the search
-    runs again on it (its scans are patched with the changed rows only); the last attempt
-    refreshes first, as a search that cannot be overtaken."""
+    """Fast path: the same results as :func:`match_exact` (see ``app.matching.search``)."""
     if session.new or session.dirty or session.deleted:
         session.flush()  # the snapshot reads through the connection (no autoflush)
     ix = index_for(session)
     key = (spec, limit, include_ineligible)
-    for attempt in range(MATCH_ATTEMPTS):
-        late = attempt < MATCH_ATTEMPTS - 1 and not ix.needs_build()
-        generation = ix.generation if late else ix.refreshed_generation(session)
-        # The same question on the same snapshot generation has the same answer: reuse it
-        # once its lots are re-checked in this transaction (the same check a search ends with).
-        cached = ix.answer(key, generation)
-        if isinstance(cached, MatchOutcome):
-            lots = _scored_quantities(cached)
-            if late:
-                now, state = refresh_with_state(session, ix, list(lots))
-                if now != generation:
-                    continue  # the snapshot moved: search again
-            else:
-                state = current_state(session, list(lots))
-            if _unchanged(lots, state):
-                return cached
-        cands = ix.scan(
-            session, spec, eligible_only=not include_ineligible, skip_quantity=False, refresh=False
-        )
-        search = TopK(session, ix, spec, cands, refresh_at_end=late)
-        ranked = search.top(limit, mode="rank", accept=None if include_ineligible else _eligible)
-        if search.moved:
-            continue
-        proposals: list[scoring.Proposal] = []
-        short = _needs_quantity(spec) and not any(r.eligible for r in ranked)
-        if short and spec.min_kg is not None:
-            more = ix.scan(session, spec, eligible_only=True, skip_quantity=True, refresh=False)
-            near = TopK(session, ix, spec, more).top(PROPOSAL_POOL, mode="near", accept=_short)
-            proposals = scoring.propose(near, spec.min_kg, pool=PROPOSAL_POOL)
-        outcome = MatchOutcome(ranked, proposals, len(cands.ids))
-        ix.keep_answer(key, cands.generation, outcome)
-        return outcome
-    raise AssertionError("unreachable: the last attempt refreshes before it searches")
+    # The same question on the same snapshot generation has the same answer: reuse it once its
+    # lots are re-checked in this transaction (the same check the search ends with).
+    cached = ix.answer(key, ix.refreshed_generation(session))
+    if isinstance(cached, MatchOutcome) and _still_valid(session, cached):
+        return cached
+    cands = ix.scan(
+        session, spec, eligible_only=not include_ineligible, skip_quantity=False, refresh=False
+    )
+    ranked = TopK(session, ix, spec, cands).top(
+        limit, mode="rank", accept=None if include_ineligible else _eligible
+    )
+    proposals: list[scoring.Proposal] = []
+    if _needs_quantity(spec) and spec.min_kg is not None and not any(r.eligible for r in ranked):
+        more = ix.scan(session, spec, eligible_only=True, skip_quantity=True, refresh=False)
+        near = TopK(session, ix, spec, more).top(PROPOSAL_POOL, mode="near", accept=_short)
+        proposals = scoring.propose(near, spec.min_kg, pool=PROPOSAL_POOL)
+    outcome = MatchOutcome(ranked, proposals, len(cands.ids))
+    ix.keep_answer(key, cands.generation, outcome)
+    return outcome
 
 
-def _scored_quantities(outcome: MatchOutcome) -> dict[str, float]:
-    """Lot id -> the available quantity it was scored with, of every lot an answer shows."""
+def _still_valid(session: Session, outcome: MatchOutcome) -> bool:
+    """Every lot of a memoised answer is still active with the quantity it was scored with."""
     lots = {r.lot.id: r.lot.available_kg for r in outcome.results}
     for p in outcome.proposals:
         lots.update((r.lot.id, r.lot.available_kg) for r in p.lots)
-    return lots
-
-
-def _unchanged(lots: dict[str, float], state: dict[str, tuple[str, float]]) -> bool:
-    """Every lot is still active with the quantity it was scored with."""
+    if not lots:
+        return True
+    state = current_state(session, list(lots))
     return all(
         (now := state.get(lot_id)) is not None and now[0] == LotStatus.ACTIVE.value and now[1] == kg
         for lot_id, kg in lots.items()

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import bindparam, column, select, table
 from sqlalchemy.exc import DBAPIError
 
-from app.kit.rawquery import CompiledQueries, run_pipelined, run_sql
+from app.kit.rawquery import CompiledQueries
 from app.lots.models import Lot
 from app.lots.service import LOTS
 
@@ -55,35 +55,6 @@ def test_database_errors_surface_as_sqlalchemy_errors(db):
     missing = table("no_such_table", column("x"))
     with db.raw_read() as conn, pytest.raises(DBAPIError):
         queries.rows(conn, "missing", lambda: select(missing.c.x), {})
-
-
-def test_pipelined_statements_give_what_each_gives_alone(db, client, recycler):
-    """run_pipelined (PostgreSQL: psycopg's pipeline mode, one round trip; SQLite: one after
-    the other) returns each statement's rows, its UTC datetimes converted by ``Bound``."""
-    from tests.factories import lot_body
-
-    for _ in range(3):
-        assert client.post("/v1/lots", json=lot_body(), headers=recycler.headers).status_code == 201
-    queries = CompiledQueries()
-
-    def build():
-        return select(LOTS.c.id, LOTS.c.updated_at).where(LOTS.c.updated_at >= bindparam("since"))
-
-    since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    with db.raw_read() as conn:
-        mark = "?" if conn.dialect.name == "sqlite" else "%s"
-        count = (f"SELECT count(*) FROM lots WHERE organization_id = {mark}", (recycler.id,))
-        alone = queries.rows(conn, "since", build, {"since": since})
-        bound = queries.bind(conn, "since", build, {"since": since})
-        (rows, description), (counted, _) = run_pipelined(conn, [(bound.sql, bound.args), count])
-        assert sorted(bound.convert(conn, rows, description)) == sorted(alone)
-        assert all(row[1].tzinfo is not None for row in alone)
-        assert [tuple(r) for r in counted] == [tuple(r) for r in run_sql(conn, *count)[0]] == [(3,)]
-
-
-def test_an_error_in_a_pipeline_surfaces_as_a_sqlalchemy_error(db):
-    with db.raw_read() as conn, pytest.raises(DBAPIError):
-        run_pipelined(conn, [("SELECT 1", ()), ("SELECT x FROM no_such_table", ())])
 
 
 SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
