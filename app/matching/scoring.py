@@ -149,11 +149,6 @@ class Criterion:
     def _requirement(self) -> Any:
         return None
 
-    def requirement(self) -> Any:
-        """What the explanation shows as this criterion's requirement (a copy)."""
-        req = self._req
-        return dict(req) if isinstance(req, dict) else list(req) if isinstance(req, list) else req
-
     def check(self, lot: LotFacts, ctx: Context) -> Check:  # pragma: no cover - abstract
         raise NotImplementedError
 
