@@ -16,7 +16,8 @@
 * ``encode``: the 50-result response document encoded by orjson (``schemas.encode_json``, what
   the router sends) against ``pydantic_core.to_json``.
 * ``scan``: the vectorised scan alone (``LotIndex.scan``, memo cleared) for 300 new specs, three
-  times: run it from two checkouts to compare scan code.
+  times: run it from two checkouts to compare scan code. First it prints how many rows the
+  first cut reads for the first spec against the rows of its polymer groups, and its candidates.
 * ``statecache``: the 50-lot state re-check (``search.current_state``), one read session per
   call as a request has, in 4 blocks of 1,500; with ``--sqlite-cache-mb`` to compare SQLite
   page cache sizes (run once per size).
@@ -127,6 +128,22 @@ def scan(db: Database) -> None:
             ix._scans.clear()  # a new spec: no memoised scan
             ix.scan(s, spec, eligible_only=True, skip_quantity=False, refresh=False)
 
+        # what the first cut reads for the first spec, against the rows of its polymer groups
+        # (all DQL levels: the cut before the groups had a DQL), and its candidates
+        spec = specs[0]
+        parts = ix._first_cut(spec, eligible_only=True)
+        read = sum(p.stop - p.start if isinstance(p, slice) else len(p) for p in parts)
+        fam, polymers = ix._cut(spec, eligible_only=True)
+        groups = sum(
+            b - a
+            for (f, p, _), (a, b) in ix._groups.items()
+            if f == fam and (polymers is None or p in polymers)
+        )
+        cands = ix.scan(s, spec, eligible_only=True, skip_quantity=False, refresh=False)
+        print(
+            f"first cut: {read:,} rows read of the {groups:,} rows of the spec's polymer groups; "
+            f"{len(cands.ids):,} candidates"
+        )
         for _ in range(3):
             xs = []
             for spec in specs:

@@ -8,7 +8,9 @@ One connection (autocommit, statements prepared after psycopg's five uses, as th
 64 random lot ids per re-check, 6 blocks of 300 runs of each form in turn. Prints the wall
 time per run of each block, its median, and the server backend's CPU per run (from
 /proc/<backend pid>/stat: run it on the database's host, as root or as the server's user).
-The tenth session's figures (benchmarks/matching/README.md) come from this script.
+``--force-generic`` makes PostgreSQL use generic plans (use fewer ``--runs``: the refresh read
+is then a sequential scan). The tenth session's figures (benchmarks/matching/README.md) come
+from this script.
 """
 
 from __future__ import annotations
@@ -42,8 +44,15 @@ def main() -> int:
     ap.add_argument("url", help="PostgreSQL URL of a seeded benchmark database")
     ap.add_argument("--blocks", type=int, default=6)
     ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument(
+        "--force-generic",
+        action="store_true",
+        help="plan_cache_mode = force_generic_plan on the connection (why the union is re-planned)",
+    )
     args = ap.parse_args()
     conn = psycopg.connect(args.url.replace("+psycopg", ""), autocommit=True)
+    if args.force_generic:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
     ids = [r[0] for r in conn.execute("SELECT id FROM lots WHERE status = 'active' LIMIT 200000")]
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     rng = random.Random(7)
