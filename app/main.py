@@ -24,6 +24,7 @@ from app.kit.idempotency import IdempotentReplay, replay_response
 from app.kit.logging import configure_logging
 from app.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.kit.migrations import head_revision
+from app.kit.pagecache import SnapshotCache
 from app.kit.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, install_problem_handlers
 from app.kit.ratelimit import RATE_LIMIT_HEADERS, DatabaseCounterStore, RateLimiter
 from app.kit.runtime import tune_gc
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
     cache_size = settings.list_item_cache_size
     app.state.item_cache = ItemCache(cache_size) if cache_size else None
+    pages = settings.list_page_cache_size
+    app.state.page_cache = SnapshotCache[Any](pages, "list_pages") if pages else None
     app.state.rate_limiter = (
         RateLimiter(
             DatabaseCounterStore(lambda: app.state.db),

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         description="How long a worker reuses a resolved bearer token (0: off). A revocation "
         "reaches the other workers within this time.",
     )
+    list_page_cache_size: int = Field(
+        default=512,
+        ge=0,
+        le=1_000_000,
+        description="PostgreSQL: list pages each worker keeps, served again only while the "
+        "database's snapshot is unchanged, which one small statement checks on every request "
+        "(any write anywhere invalidates them all; about 40 KB each; 0: off).",
+    )
     list_item_cache_size: int = Field(
         default=20_000,
         ge=0,

@@ -631,9 +631,75 @@ def measured_wrk(cpu_roots: dict[str, int], *args: Any) -> dict[str, Any]:
     return run
 
 
+_CACHE_LINE = re.compile(
+    r'^recyclate_snapshot_cache_lookups_total\{cache="list_pages",outcome="(\w+)"\} ([0-9.e+]+)$',
+    re.M,
+)
+
+
+def page_cache_counts(base: str) -> dict[str, int]:
+    """The list-page cache's lookups so far, all workers (``/metrics``; app/kit/pagecache.py):
+    hit / miss / paused."""
+    try:
+        body = httpx.get(f"{base}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return {}
+    return {m[1]: int(float(m[2])) for m in _CACHE_LINE.finditer(body)}
+
+
+@contextlib.contextmanager
+def background_writes(url: str, per_s: float) -> Iterator[dict[str, int]]:
+    """Commit ``per_s`` small writes a second on a connection of our own while the block runs:
+    each bumps the version of one sold-out lot (never on a list page of active lots, but every
+    commit moves the database's snapshot, which invalidates every kept list page)."""
+    done = {"writes": 0}
+    if per_s <= 0:
+        yield done
+        return
+    stop_event = threading.Event()
+    eng = create_engine(url)
+
+    def run() -> None:
+        with eng.connect() as conn:
+            lot_id = conn.execute(
+                text("SELECT id FROM lots WHERE status = 'sold_out' ORDER BY id LIMIT 1")
+            ).scalar_one()
+            bump = text("UPDATE lots SET version = version + 1 WHERE id = :id")
+            interval, next_at = 1.0 / per_s, time.perf_counter()
+            while not stop_event.is_set():
+                conn.execute(bump, {"id": lot_id})
+                conn.commit()
+                done["writes"] += 1
+                next_at += interval
+                stop_event.wait(max(0.0, next_at - time.perf_counter()))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        yield done
+    finally:
+        stop_event.set()
+        worker.join(timeout=30)
+        eng.dispose()
+
+
 def _postmaster_pid(pg: TempPostgres) -> int:
     with open(f"{pg.pgdir}/data/postmaster.pid") as fh:
         return int(fh.readline())
+
+
+def _local_postmaster(url: str) -> int | None:
+    """The postmaster's pid of a PostgreSQL given by ``--pg-url``, if it runs on this host."""
+    eng = create_engine(url)
+    try:
+        with eng.connect() as conn:
+            data = conn.execute(text("SHOW data_directory")).scalar_one()
+        with open(f"{data}/postmaster.pid") as fh:
+            return int(fh.readline())
+    except (OSError, ValueError):
+        return None
+    finally:
+        eng.dispose()
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -663,6 +729,19 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument(
         "--wrk-rounds", type=int, default=3, help="alternating list / bare throughput runs"
+    )
+    ap.add_argument(
+        "--page-cache-size",
+        type=int,
+        help="RECYCLATE_LIST_PAGE_CACHE_SIZE for the server (PostgreSQL's snapshot-validated "
+        "list pages; 0: off; default: the server's default)",
+    )
+    ap.add_argument(
+        "--writes-per-s",
+        type=float,
+        default=0,
+        help="commits per second by another client during the plain list rounds (each one "
+        "invalidates the list-page cache)",
     )
     ap.add_argument("--max-ingest-minutes", type=float, default=240)
     ap.add_argument("--keep", action="store_true", help="keep the database (and its keys)")
@@ -737,6 +816,10 @@ def main() -> int:
             "RECYCLATE_BACKGROUND_JOBS": "off",
             "PROMETHEUS_MULTIPROC_DIR": prom,
         }
+        if args.page_cache_size is not None:
+            env["RECYCLATE_LIST_PAGE_CACHE_SIZE"] = str(args.page_cache_size)
+        result["page_cache_size"] = args.page_cache_size
+        result["writes_per_s"] = args.writes_per_s
         server = start_server(
             [
                 sys.executable,
@@ -811,13 +894,15 @@ def main() -> int:
         # other jobs on the machine hits both alike; the ratio is of the medians.
         # Server CPU per request is measured from /proc for both servers' process trees (and
         # the temporary PostgreSQL's, which shares the two cores).
-        lots_roots = {"server": server.pid} | ({"db": _postmaster_pid(_pg[0])} if _pg else {})
+        db_pid = _postmaster_pid(_pg[0]) if _pg else (None if is_sqlite else _local_postmaster(url))
+        lots_roots = {"server": server.pid} | ({"db": db_pid} if db_pid else {})
         plain: list[dict[str, Any]] = []
         bare_runs: list[dict[str, Any]] = []
         for i in range(args.wrk_rounds):
             log(f"throughput round {i + 1}/{args.wrk_rounds}")
-            plain.append(
-                measured_wrk(
+            counts0 = page_cache_counts(base)
+            with background_writes(url, args.writes_per_s) as writes:
+                run = measured_wrk(
                     lots_roots,
                     base,
                     [f"/v1/lots?limit={LIMIT}"],
@@ -825,7 +910,10 @@ def main() -> int:
                     args.wrk_seconds,
                     args.connections,
                 )
-            )
+            counts1 = page_cache_counts(base)
+            run["page_cache"] = {k: v - counts0.get(k, 0) for k, v in counts1.items()}
+            run["background_writes"] = writes["writes"]
+            plain.append(run)
             bare_runs.append(
                 measured_wrk(
                     {"server": bare.pid},
@@ -846,6 +934,8 @@ def main() -> int:
             "lots_server_cpu_ms_per_req": [r.get("server_cpu_ms_per_req") for r in plain],
             "lots_db_cpu_ms_per_req": [r.get("db_cpu_ms_per_req") for r in plain],
             "bare_server_cpu_ms_per_req": [r.get("server_cpu_ms_per_req") for r in bare_runs],
+            "lots_page_cache": [r.get("page_cache") for r in plain],
+            "lots_background_writes": [r.get("background_writes") for r in plain],
         }
         bare_rps = result["throughput_bare"].get("rps") or 0
         lots_rps = result["throughput_lots_plain"].get("rps") or 0
@@ -903,6 +993,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"Server CPU per request (ms, per round): lots {rounds.get('lots_server_cpu_ms_per_req')}"
         f", its database {rounds.get('lots_db_cpu_ms_per_req')}, bare "
         f"{rounds.get('bare_server_cpu_ms_per_req')}"
+        f"\nList-page cache (lookups per plain round; cache size {r.get('page_cache_size')}, "
+        f"{r.get('writes_per_s')} background writes/s): {rounds.get('lots_page_cache')}"
     )
     return "\n".join(lines)
 

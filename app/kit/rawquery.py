@@ -52,6 +52,20 @@ def run_sql(conn: RawConnection, sql: str, args: Any) -> tuple[Sequence[tuple[An
         cursor.close()
 
 
+SNAPSHOT_SQL = "SELECT pg_current_snapshot()::text"
+
+
+def snapshot_token(conn: RawConnection) -> str | None:
+    """PostgreSQL's current snapshot as text, the validity token of ``SnapshotCache``
+    (app/kit/pagecache.py). None where it proves nothing: on SQLite, and on a connection inside
+    a transaction (which sees its own uncommitted writes, and those do not move the
+    snapshot); ``Database.raw_read`` connections on PostgreSQL are in autocommit."""
+    if conn.dialect.name != "postgresql" or not conn.dbapi.autocommit:
+        return None
+    rows, _ = run_sql(conn, SNAPSHOT_SQL, ())
+    return cast("str", rows[0][0])
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str

@@ -136,6 +136,7 @@ async def list_lots(request: Request, principal: LotsReader, q: LotQueryDep) -> 
             cursor=q.cursor,
             limit=q.limit,
             cache=request.app.state.item_cache,
+            pages=request.app.state.page_cache,
         )
         return page_bytes(items, next_cursor), next_cursor
 

@@ -18,6 +18,7 @@ from app.geo import GeoError, resolve_location
 from app.grades import assess
 from app.grades.plausibility import measurement_value, quantity_warning, viscosity_quantity
 from app.kit.db import RawConnection, utcnow
+from app.kit.pagecache import SnapshotCache
 from app.kit.pagination import (
     SortKey,
     after_clause,
@@ -28,7 +29,7 @@ from app.kit.pagination import (
     paginate,
 )
 from app.kit.problems import ProblemError, not_found
-from app.kit.rawquery import CompiledQueries
+from app.kit.rawquery import CompiledQueries, snapshot_token
 from app.lots import codes
 from app.lots.models import Lot, LotStatus
 from app.lots.schemas import LotCreate, LotUpdate, Money
@@ -706,6 +707,7 @@ def list_lot_items(
     cursor: str | None,
     limit: int,
     cache: ItemCache | None = None,
+    pages: SnapshotCache[tuple[list[bytes], str | None]] | None = None,
 ) -> tuple[list[bytes], str | None]:
     """A page of list items as JSON: one narrow query, compiled once per shape and run on the
     session's connection (app/kit/rawquery.py), and the stored items (app/lots/summary.py).
@@ -730,6 +732,22 @@ def list_lot_items(
 
         shape = (sort, f.mine, bool(cursor), names, len(columns))
         return list(_PAGES.rows(conn, shape, build, params))
+
+    if pages is not None and pages.wanted():
+        # PostgreSQL: the page as computed earlier by this worker, if the database has not
+        # changed since (app/kit/pagecache.py); else computed now and kept under the snapshot
+        # read before its statements
+        snapshot = snapshot_token(conn)
+        if snapshot is not None:
+            key = (sort, f.mine, bool(cursor), tuple(params.items()))
+            kept = pages.get(key, snapshot)
+            if kept is not None:
+                return kept
+            result = list_lot_items(
+                conn, principal, f, sort=sort, cursor=cursor, limit=limit, cache=cache
+            )
+            pages.put(key, snapshot, result)
+            return result
 
     if cache is not None:
         page, next_cursor = cut_page(page_rows(_PAGE_COLUMNS[sort]), order, limit, _PAGE_KEYS[sort])
