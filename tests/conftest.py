@@ -70,6 +70,21 @@ def create_test_database() -> tuple[str, object]:
     return url, lambda: None
 
 
+@contextmanager
+def committed_databases() -> Iterator[tuple[Database, Database]]:
+    """A fresh, migrated, committed database and two independent Database objects (engines,
+    pools) on it: two API workers, for tests of what one sees of the other's commits."""
+    url, cleanup = create_test_database()
+    upgrade(url)
+    first, second = Database(url), Database(url)
+    try:
+        yield first, second
+    finally:
+        first.dispose()
+        second.dispose()
+        cleanup()  # type: ignore[operator]
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     url, cleanup = create_test_database()

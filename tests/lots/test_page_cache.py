@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from app.auth.service import Principal
 from app.kit.db import Database, RawConnection, utcnow
-from app.kit.migrations import upgrade
 from app.kit.pagecache import SnapshotCache
 from app.kit.rawquery import snapshot_token
 from app.lots import service as lot_service
@@ -25,7 +24,7 @@ from app.main import create_app
 from app.orders.service import take_quantity
 from app.orgs.models import OrgRole
 from app.orgs.service import create_organization
-from tests.conftest import _make_org, create_test_database, make_settings
+from tests.conftest import _make_org, committed_databases, make_settings
 from tests.factories import lot_body
 
 pytestmark = pytest.mark.db
@@ -35,16 +34,8 @@ Page = tuple[list[bytes], str | None]
 
 @pytest.fixture
 def two_workers() -> Iterator[tuple[Database, Database]]:
-    """A committed database and two independent Database objects (engines) on it."""
-    url, cleanup = create_test_database()
-    upgrade(url)
-    reader, writer = Database(url), Database(url)
-    try:
-        yield reader, writer
-    finally:
-        reader.dispose()
-        writer.dispose()
-        cleanup()  # type: ignore[operator]
+    with committed_databases() as pair:
+        yield pair
 
 
 def _seed(writer: Database, n: int) -> tuple[Principal, list[str]]:

@@ -14,7 +14,6 @@ from sqlalchemy import select, update
 
 from app.auth.service import Principal
 from app.kit.db import Database, utcnow
-from app.kit.migrations import upgrade
 from app.kit.rawquery import CompiledQueries
 from app.lots import service as lot_service
 from app.lots.models import Lot
@@ -25,7 +24,7 @@ from app.orgs.models import OrgRole
 from app.orgs.service import create_organization
 from app.requirements.schemas import RequirementSpec
 from app.requirements.service import resolve_spec
-from tests.conftest import create_test_database
+from tests.conftest import committed_databases
 from tests.matching.helpers import lot, spec
 
 pytestmark = pytest.mark.db
@@ -34,16 +33,11 @@ pytestmark = pytest.mark.db
 @pytest.fixture
 def two_workers() -> Iterator[tuple[Database, Database]]:
     """A committed database and two independent Database objects (engines) on it."""
-    url, cleanup = create_test_database()
-    upgrade(url)
-    matcher, writer = Database(url), Database(url)
-    try:
-        yield matcher, writer
-    finally:
-        matcher.dispose()
-        writer.dispose()
-        index.reset()
-        cleanup()  # type: ignore[operator]
+    with committed_databases() as pair:
+        try:
+            yield pair
+        finally:
+            index.reset()
 
 
 def _spec(**overrides: Any) -> scoring.Spec:
