@@ -7,7 +7,8 @@ on one connection, with the backend's CPU read from /proc (database on this host
         # temporary covering index (status, id) INCLUDE (...) after VACUUM; dropped afterwards
 
 Also the cost of the connection handling around a hot read (``Database.raw_read``: pool
-checkout, autocommit on and off, return) with no statement. Any migrated database with lots
+checkout, autocommit on and off, return) with no statement, and the list-page cache's snapshot
+check (``SELECT pg_current_snapshot()``, app/kit/pagecache.py). Any migrated database with lots
 will do, e.g. one kept by ``lots_bench --keep``.
 """
 
@@ -21,12 +22,15 @@ from collections.abc import Callable
 import psycopg
 
 from app.kit.db import Database
+from app.kit.rawquery import SNAPSHOT_SQL
 
 PAGE = (
     "SELECT id, available_kg, dql, updated_at, status, version FROM lots "
     "WHERE status = %s ORDER BY id DESC LIMIT %s OFFSET %s"
 )
 WITH_SUMMARY = PAGE.replace("version FROM", "version, summary FROM")
+# what the list endpoint reads since the seventh session (the item cache's key)
+ID_VERSION = "SELECT id, version FROM lots WHERE status = %s ORDER BY id DESC LIMIT %s OFFSET %s"
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -34,8 +38,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _time(con: psycopg.Connection, backend: int, sql: str, n: int) -> str:
-    args = ("active", 51, 0)
+def _time(
+    con: psycopg.Connection,
+    backend: int,
+    sql: str,
+    n: int,
+    args: tuple[object, ...] = ("active", 51, 0),
+) -> str:
     for _ in range(200):
         con.execute(sql, args, prepare=True).fetchall()
     cpu0, wall0, me0 = _cpu_seconds(backend), time.perf_counter(), time.process_time()
@@ -69,6 +78,9 @@ def main() -> None:
         backend = int(row[0])
         print("page, narrow columns:  ", _time(con, backend, PAGE, a.rounds))
         print("page, with stored JSON:", _time(con, backend, WITH_SUMMARY, a.rounds))
+        print("page, id and version:  ", _time(con, backend, ID_VERSION, a.rounds))
+        # the page cache's check (app/kit/pagecache.py): what a list request costs on a hit
+        print("snapshot check:        ", _time(con, backend, SNAPSHOT_SQL, a.rounds, ()))
         explain = "EXPLAIN (ANALYZE) " + PAGE
         plan = con.execute(explain, ("active", 51, 0)).fetchall()
         print("  " + plan[-1][0])
