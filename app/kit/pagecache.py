@@ -1,13 +1,15 @@
 """Results of hot reads kept per worker and served again only while the database is provably
 unchanged: each use first asks PostgreSQL for its current snapshot, one small statement.
 
-Why that is exact. A PostgreSQL snapshot (``pg_current_snapshot()``: xmin, xmax and the
-transactions in progress) determines which transactions a statement sees. Its parts only move
-forward: xmax grows when a writing transaction starts, a transaction leaves the in-progress
-list when it ends, xmin follows. So if the snapshot read now equals the one read *before* a
-result was computed, no transaction started or ended in between, and any statement run in
-between saw exactly what a statement would see now: the kept result is the current one. A
-result is therefore stored under the snapshot read before its statements ran (never after).
+Why that is exact. A PostgreSQL snapshot (``pg_current_snapshot()``: xmin, xmax = one past
+the latest completed transaction id, and the ids below xmax still in progress) determines
+which transactions a statement sees. Every end of a transaction that holds an id (commit or
+abort) changes it: an id at or above xmax moves xmax, an id below it leaves the in-progress
+list. And it never returns to an earlier value (xmax only grows; at a fixed xmax the list only
+shrinks). So if the snapshot read now equals the one read *before* a result was computed, no
+transaction ended in between, and any statement run in between saw exactly what a statement
+would see now: the kept result is the current one. A result is therefore stored under the
+snapshot read before its statements ran (never after).
 Any write anywhere in the database (a lot, a reservation, a rate-limit reservation) moves the
 snapshot and so invalidates every kept result at once; nothing is ever served stale, also with
 many workers on many hosts, because every use asks the database.
@@ -22,7 +24,7 @@ statement buys nothing: after a probe of ``PROBE`` lookups with fewer than ``MIN
 ``wanted()`` answers False for the next ``PAUSE`` requests (which then run as if there were
 no cache), and the cache probes again.
 
-The cache has no database import: the caller reads the snapshot (``app.kit.db.snapshot_token``)
+The cache has no database import: the caller reads the snapshot (``app.kit.rawquery.snapshot_token``)
 and passes it in.
 """
 
