@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.auth.cache import CredentialCache
 from app.auth.router import router as auth_router
+from app.auth.throttle import FailedAuthThrottle
 from app.documents.router import router as documents_router
 from app.forecasts.router import router as forecasts_router
 from app.grades.router import router as grades_router
@@ -117,6 +118,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.credential_cache = CredentialCache(settings.auth_cache_seconds)
+    failures = settings.auth_failures_per_minute
+    app.state.auth_throttle = FailedAuthThrottle(failures, 60.0) if failures else None
     cache_size = settings.list_item_cache_size
     app.state.item_cache = ItemCache(cache_size) if cache_size else None
     pages = settings.list_page_cache_size
@@ -217,7 +220,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     "429",
                     {
                         "description": "Rate limit of the credential reached (RateLimit, "
-                        "RateLimit-Policy and Retry-After headers say when to retry)",
+                        "RateLimit-Policy and Retry-After headers say when to retry), or too "
+                        "many failed authentications from the client's address (Retry-After)",
                         "headers": RATE_LIMIT_HEADERS,
                         "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}},
                     },

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         description="How long a worker reuses a resolved bearer token (0: off). A revocation "
         "reaches the other workers within this time.",
     )
+    auth_failures_per_minute: int = Field(
+        default=60,
+        ge=0,
+        le=1_000_000,
+        description="Failed authentications (unknown, expired or revoked tokens) each worker "
+        "allows per client address and minute; then that address's uncached tokens get 429 "
+        "until the minute is over, before any database lookup (0: no limit).",
+    )
     list_page_cache_size: int = Field(
         default=512,
         ge=0,

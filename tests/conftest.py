@@ -158,6 +158,8 @@ def app(_app: FastAPI, db: BoundDatabase) -> Iterator[FastAPI]:
     _app.state.credential_cache.clear()  # credentials of rolled-back tests must not linger
     if _app.state.rate_limiter is not None:
         _app.state.rate_limiter.clear()  # so are their rate-limit counters
+    if _app.state.auth_throttle is not None:
+        _app.state.auth_throttle.clear()  # and their failed authentications
     yield _app
     _app.state.db = original
 

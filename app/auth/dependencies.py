@@ -21,6 +21,7 @@ from app.auth.service import (
     resolve_digest,
     touch_api_key,
 )
+from app.auth.throttle import FailedAuthThrottle
 from app.kit.db import Database, utcnow
 from app.kit.idempotency import make_idempotency_dependency
 from app.kit.problems import ProblemError
@@ -58,11 +59,22 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
             headers={"WWW-Authenticate": _WWW},
         )
     credential = None
+    throttle: FailedAuthThrottle | None = request.app.state.auth_throttle
+    address = request.client.host if request.client else ""
     if 0 < len(token) <= 200:
         cache: CredentialCache = request.app.state.credential_cache
         digest = hash_secret(token)
         credential = cache.get(digest)
         if credential is None:
+            if throttle is not None:
+                wait = throttle.retry_after(address)
+                if wait is not None:  # refused before the lookup: guessing costs no I/O
+                    raise ProblemError(
+                        429,
+                        "rate_limited",
+                        f"Too many failed authentications from this address; retry in {wait} s.",
+                        headers={"Retry-After": str(wait)},
+                    )
             # only a cache miss costs a database round trip (and a thread hop), in a read
             # session of its own: the request's write transaction (on SQLite, the database's
             # write lock) must not start before the rate limiter's reservation, a transaction
@@ -75,6 +87,8 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
         elif not credential.valid_at(utcnow()):
             credential = None  # expired while cached
     if credential is None:
+        if throttle is not None:
+            throttle.failed(address)
         raise ProblemError(
             401,
             "invalid_credentials",

@@ -24,8 +24,8 @@ statement buys nothing: after a probe of ``PROBE`` lookups with fewer than ``MIN
 ``wanted()`` answers False for the next ``PAUSE`` requests (which then run as if there were
 no cache), and the cache probes again.
 
-The cache has no database import: the caller reads the snapshot (``app.kit.rawquery.snapshot_token``)
-and passes it in.
+The cache has no database import: the caller reads the snapshot
+(``app.kit.rawquery.snapshot_token``) and passes it in.
 """
 
 from __future__ import annotations
