@@ -160,8 +160,9 @@ def fan_chart(
     filters: Filters,
     freq: Literal["W", "M"] = "W",
 ) -> Response:
-    """A fan chart (P10-P90 band, P50 line, mean dots) of one series; give every key of the
-    model (see /v1/forecasts/models) so the filters pick exactly one series."""
+    """A fan chart (P10-P90 band, P50 line, mean dots, the point forecast dashed) of one
+    series; give every key of the model (see /v1/forecasts/models) so the filters pick exactly
+    one series."""
     run = service.latest_run(session, freq)
     result = service.page(session, run, filters, horizon=None, cursor=None, limit=2)
     if not result.series:

@@ -139,11 +139,12 @@ def to_csv(result: SeriesPage, key_fields: Sequence[str]) -> str:
 
 
 def fan_chart_svg(key: dict[str, str | None], values: Sequence[ForecastValue], version: str) -> str:
-    """A small self-contained SVG: P10-P90 band, P50 line, mean dots."""
+    """A small self-contained SVG: P10-P90 band, P50 line, mean dots, and the point forecast
+    (the value the backtest's RMSSE scores) as a dashed line where the run has one."""
     if not values:
         raise ProblemError(404, "not_found", "No forecast for this series")
     w, h, pad = 640, 300, 48
-    top = max(v.p90 for v in values) or 1.0
+    top = max(max(v.p90, v.mean, v.point or 0.0) for v in values) or 1.0
     n = len(values)
 
     def x(i: int) -> float:
@@ -160,6 +161,17 @@ def fan_chart_svg(key: dict[str, str | None], values: Sequence[ForecastValue], v
     dots = "".join(
         f'<circle cx="{x(i):.1f}" cy="{y(v.mean):.1f}" r="2.5" fill="#1f4e79"/>'
         for i, v in enumerate(values)
+    )
+    points = [(i, v.point) for i, v in enumerate(values) if v.point is not None]
+    point_line = (
+        '<polyline points="'
+        + " ".join(f"{x(i):.1f},{y(p):.1f}" for i, p in points)
+        + '" fill="none" stroke="#d95f02" stroke-width="1.5" stroke-dasharray="5,3"/>'
+        if points
+        else ""
+    )
+    legend = "band: P10-P90 · line: P50 · dots: mean" + (
+        " · dashed: point forecast" if points else ""
     )
     title = " / ".join(str(v) for v in key.values() if v) or "series"
     labels = "".join(
@@ -178,11 +190,11 @@ def fan_chart_svg(key: dict[str, str | None], values: Sequence[ForecastValue], v
         f"{escape(title)} (kg, model {escape(version)})</text>"
         f'<polygon points="{band}" fill="#9ecae1" fill-opacity="0.6" stroke="none"/>'
         f'<polyline points="{median}" fill="none" stroke="#08519c" stroke-width="2"/>'
-        f"{dots}"
+        f"{dots}{point_line}"
         f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#555"/>'
         f'<text x="{pad - 4}" y="{y(top):.1f}" font-size="9" text-anchor="end">{top:,.0f}</text>'
         f'<text x="{pad - 4}" y="{h - pad}" font-size="9" text-anchor="end">0</text>'
         f"{labels}"
         f'<text x="{w - pad}" y="24" font-size="10" text-anchor="end">'
-        "band: P10-P90 · line: P50 · dots: mean</text></svg>"
+        f"{legend}</text></svg>"
     )

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from app.forecasts import service as fc_service
-from app.forecasts.models import SupplyHistory
+from app.forecasts.models import ForecastValue, SupplyHistory
 from app.forecasts.training import import_history, train
 from app.kit.db import utcnow
 from app.lots.models import Lot
@@ -117,6 +117,9 @@ def test_models_and_fan_chart(client, manufacturer, trained):
     assert svg.headers["content-type"] == "image/svg+xml"
     assert svg.text.startswith("<svg")
     assert "polygon" in svg.text
+    # the point forecast (every period of the default model has one) as a dashed line
+    assert svg.text.count('stroke-dasharray="5,3"') == 1
+    assert "dashed: point forecast" in svg.text
     ambiguous = client.get("/v1/forecasts/chart.svg", headers=manufacturer.headers)
     assert ambiguous.status_code == 422
 
@@ -233,3 +236,23 @@ def test_a_failed_retrain_backs_off_instead_of_retrying_every_tick(db, tmp_path,
     jobs.run_forever()
     assert len(ticks) == 5
     assert len(attempts) == 1  # the next attempt waits retrain_backoff_s (an hour)
+
+
+def test_fan_chart_of_an_older_run_without_point_forecasts():
+    values = [
+        ForecastValue(
+            period_start=dt.date(2026, 11, 23) + dt.timedelta(weeks=i),
+            mean=1000.0 + i,
+            p10=500.0,
+            p50=900.0,
+            p90=2000.0,
+            point=None,
+        )
+        for i in range(4)
+    ]
+    svg = fc_service.fan_chart_svg({"family": "paper"}, values, "v1")
+    assert "polygon" in svg
+    assert "stroke-dasharray" not in svg
+    assert "point forecast" not in svg
+    values[1].point = 1500.0
+    assert svg != fc_service.fan_chart_svg({"family": "paper"}, values, "v1")
