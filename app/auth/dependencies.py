@@ -44,6 +44,32 @@ def _bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def refuse_after_failed_authentications(request: Request) -> None:
+    """429 if the client's address has failed to authenticate too often this minute
+    (app/auth/throttle.py). Call it before a credential lookup: refusing costs no I/O."""
+    throttle: FailedAuthThrottle | None = request.app.state.auth_throttle
+    if throttle is None:
+        return
+    wait = throttle.retry_after(_client_address(request))
+    if wait is not None:
+        raise ProblemError(
+            429,
+            "rate_limited",
+            f"Too many failed authentications from this address; retry in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def count_failed_authentication(request: Request) -> None:
+    throttle: FailedAuthThrottle | None = request.app.state.auth_throttle
+    if throttle is not None:
+        throttle.failed(_client_address(request))
+
+
 async def get_principal(request: Request, background: BackgroundTasks) -> Principal:
     """The calling principal (resolved once per request; cached per worker, app/auth/cache.py).
     A cache hit costs no I/O and no thread hop."""
@@ -59,22 +85,12 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
             headers={"WWW-Authenticate": _WWW},
         )
     credential = None
-    throttle: FailedAuthThrottle | None = request.app.state.auth_throttle
-    address = request.client.host if request.client else ""
     if 0 < len(token) <= 200:
         cache: CredentialCache = request.app.state.credential_cache
         digest = hash_secret(token)
         credential = cache.get(digest)
         if credential is None:
-            if throttle is not None:
-                wait = throttle.retry_after(address)
-                if wait is not None:  # refused before the lookup: guessing costs no I/O
-                    raise ProblemError(
-                        429,
-                        "rate_limited",
-                        f"Too many failed authentications from this address; retry in {wait} s.",
-                        headers={"Retry-After": str(wait)},
-                    )
+            refuse_after_failed_authentications(request)
             # only a cache miss costs a database round trip (and a thread hop), in a read
             # session of its own: the request's write transaction (on SQLite, the database's
             # write lock) must not start before the rate limiter's reservation, a transaction
@@ -87,8 +103,7 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
         elif not credential.valid_at(utcnow()):
             credential = None  # expired while cached
     if credential is None:
-        if throttle is not None:
-            throttle.failed(address)
+        count_failed_authentication(request)
         raise ProblemError(
             401,
             "invalid_credentials",

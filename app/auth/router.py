@@ -8,7 +8,12 @@ from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.cache import CredentialCache
-from app.auth.dependencies import Idempotent, KeysManager
+from app.auth.dependencies import (
+    Idempotent,
+    KeysManager,
+    count_failed_authentication,
+    refuse_after_failed_authentications,
+)
 from app.auth.models import ApiKey, OAuthClient
 from app.auth.schemas import (
     ApiKeyCreate,
@@ -86,13 +91,19 @@ def token(
         )
     requested = scope.split() if scope else None
     ttl = request.app.state.settings.oauth_token_ttl_seconds
-    raw, row = service.issue_token(
-        session,
-        client_id=cid,
-        client_secret=secret,
-        requested_scopes=requested,
-        ttl_seconds=ttl,
-    )
+    refuse_after_failed_authentications(request)
+    try:
+        raw, row = service.issue_token(
+            session,
+            client_id=cid,
+            client_secret=secret,
+            requested_scopes=requested,
+            ttl_seconds=ttl,
+        )
+    except ProblemError as exc:
+        if exc.status == 401:  # a wrong client id or secret
+            count_failed_authentication(request)
+        raise
     return TokenOut(access_token=raw, expires_in=ttl, scope=" ".join(row.scopes))
 
 

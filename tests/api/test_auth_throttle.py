@@ -95,3 +95,26 @@ def test_missing_credentials_are_not_counted(client, app, monkeypatch):  # type:
     for _ in range(5):
         assert client.get("/v1/organizations/me").status_code == 401
     assert app.state.auth_throttle.retry_after("testclient") is None
+
+
+def test_wrong_client_secrets_count_too(client, app, manufacturer, monkeypatch):  # type: ignore[no-untyped-def]
+    _small_limit(app, monkeypatch)
+    made = client.post(
+        "/v1/oauth-clients",
+        json={"name": "erp", "scopes": ["org:read"]},
+        headers=manufacturer.headers,
+    )
+    assert made.status_code == 201, made.text
+    cl = made.json()
+    form = {"grant_type": "client_credentials", "client_id": cl["id"]}
+    for i in range(3):
+        bad = client.post("/oauth2/token", data={**form, "client_secret": f"guess{i}"})
+        assert bad.status_code == 401
+    # now even the right secret waits: the exchange is refused before the lookup
+    right = client.post("/oauth2/token", data={**form, "client_secret": cl["client_secret"]})
+    assert right.status_code == 429
+    assert right.json()["code"] == "rate_limited"
+    assert "retry-after" in right.headers
+    app.state.auth_throttle.clear()
+    ok = client.post("/oauth2/token", data={**form, "client_secret": cl["client_secret"]})
+    assert ok.status_code == 200
