@@ -126,9 +126,10 @@ class Settings(BaseSettings):
         default=60,
         ge=0,
         le=1_000_000,
-        description="Failed authentications (unknown, expired or revoked tokens) each worker "
-        "allows per client address and minute; then that address's uncached tokens get 429 "
-        "until the minute is over, before any database lookup (0: no limit).",
+        description="Failed authentications (unknown, expired or revoked tokens, wrong OAuth "
+        "client secrets) each worker allows per client address and minute; then that "
+        "address's uncached tokens and token requests get 429 until the minute is over, "
+        "before any database lookup (0: no limit).",
     )
     list_page_cache_size: int = Field(
         default=512,

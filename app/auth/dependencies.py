@@ -8,6 +8,7 @@ from typing import Annotated
 import structlog
 from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
@@ -36,11 +37,7 @@ _SCHEME_DESCRIPTION = "An API key (`rcy_sk_...`) or an OAuth2 access token (`rcy
 
 def _bearer_token(request: Request) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header (as ``HTTPBearer`` reads it)."""
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     return token if scheme.lower() == "bearer" and token else None
 
 

@@ -80,8 +80,8 @@ class SnapshotCache(Generic[V]):
     def get(self, key: Hashable, snapshot: str) -> V | None:
         """The value kept for ``key`` if it was stored under ``snapshot``, else None."""
         entry = self._entries.get(key)
-        hit = entry is not None and entry[0] == snapshot
-        if hit:
+        value = entry[1] if entry is not None and entry[0] == snapshot else None
+        if value is not None:
             self.hits += 1
             self._probe_hits += 1
             self._hit.inc()
@@ -93,7 +93,7 @@ class SnapshotCache(Generic[V]):
             if self._probe_hits < MIN_HITS:
                 self._paused = PAUSE
             self._probe = self._probe_hits = 0
-        return entry[1] if hit and entry is not None else None
+        return value
 
     def put(self, key: Hashable, snapshot: str, value: V) -> None:
         """Keep ``value``, computed by statements that all ran after ``snapshot`` was read."""
